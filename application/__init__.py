@@ -1,0 +1,1 @@
+"""Application services: one method per command, each stamping event metadata and idempotent."""
