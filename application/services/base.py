@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
-from uuid import UUID, NAMESPACE_URL, uuid5
+from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
@@ -58,7 +58,7 @@ class Service(Application[UUID]):
 
     def _load(self, cls: type[A], kind: str, aggregate_id: UUID, ctx: CommandContext) -> A:
         try:
-            aggregate = self.repository.get(aggregate_id)
+            aggregate: Aggregate = self.repository.get(aggregate_id)
         except AggregateNotFoundError:
             raise NotFoundError(kind, aggregate_id) from None
         if not isinstance(aggregate, cls) or getattr(aggregate, "org_id", None) != ctx.org_id:

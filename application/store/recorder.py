@@ -66,8 +66,8 @@ class EventsRecorder(PostgresApplicationRecorder):
     def __init__(self, datastore: PostgresDatastore) -> None:
         super().__init__(datastore, events_table_name="events")
         self.channel_name = EVENTS_CHANNEL
-        self.select_events_statement = _SELECT_EVENTS
-        self.max_notification_id_statement = SQL("SELECT MAX(position) FROM events")
+        self.select_events_statement = _SELECT_EVENTS.format()
+        self.max_notification_id_statement = SQL("SELECT MAX(position) FROM events").format()
 
     def create_table(self) -> None:
         """Tables belong to ``migrations/``; the library must not create its own."""

@@ -54,6 +54,6 @@ class CounterService(Service):
         return self._execute(ctx, run)
 
     def get(self, counter_id: UUID) -> Counter:
-        counter = self.repository.get(counter_id)
+        counter: Aggregate = self.repository.get(counter_id)
         assert isinstance(counter, Counter)
         return counter

@@ -47,10 +47,10 @@ class PostgresServer:
         elif _reachable(LOCAL_URL):
             self.admin_url = LOCAL_URL
         else:
-            import pgserver
+            from pgserver import get_server  # type: ignore[attr-defined]
 
             data_dir = tempfile.mkdtemp(prefix="bytedash-pg-")
-            self._embedded = pgserver.get_server(data_dir, cleanup_mode="delete")
+            self._embedded = get_server(data_dir, cleanup_mode="delete")
             self.admin_url = self._embedded.get_uri()
 
     def create_database(self, template: str | None = None) -> str:

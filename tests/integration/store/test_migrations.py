@@ -75,5 +75,5 @@ def test_an_applied_migration_whose_file_changed_is_reported(empty_database_url:
 
 def test_a_badly_named_migration_file_is_refused(tmp_path: Path) -> None:
     (tmp_path / "1_first.sql").write_text("SELECT 1;")
-    with pytest.raises(MigrationError, match="NNNN_name.sql"):
+    with pytest.raises(MigrationError, match=r"NNNN_name\.sql"):
         discover_migrations(tmp_path)

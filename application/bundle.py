@@ -1,0 +1,35 @@
+"""Builds every command service over one shared event store (one connection pool).
+
+Called from a composition root (the worker's ``main``, tests, benchmarks), never at import time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from application.services import ContactService, DefinitionService, ExecutionService, TaskService
+from application.services.base import Clock, utc_now
+from application.store import EventStoreInfrastructure
+
+
+@dataclass
+class Services:
+    store: EventStoreInfrastructure
+    contacts: ContactService
+    tasks: TaskService
+    definitions: DefinitionService
+    executions: ExecutionService
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def build_services(database_url: str, *, clock: Clock = utc_now, pool_size: int = 5) -> Services:
+    store = EventStoreInfrastructure(database_url, pool_size=pool_size)
+    return Services(
+        store=store,
+        contacts=ContactService(store, clock),
+        tasks=TaskService(store, clock),
+        definitions=DefinitionService(store, clock),
+        executions=ExecutionService(store, clock),
+    )

@@ -1,0 +1,638 @@
+"""The WorkflowExecution aggregate: one run of one definition version, as a timeline of facts.
+
+The Temporal workflow drives the run; this aggregate is its auditable record. Every step start,
+wait, outcome and outbound side effect (email, HTTP call, reminder) is an event carrying what a
+timeline needs, so the execution's history can be read (and rebuilt) without Temporal. The state
+machine refuses anything after a terminal state, which turns a confused or duplicated command from
+the engine into an error instead of a rewritten past.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate
+
+from domain.definition_model import STEP_TYPES
+from domain.errors import InvalidTransitionError, InvalidValueError
+from domain.values import (
+    id_text,
+    iso,
+    json_object,
+    optional_id_text,
+    optional_text,
+    required_text,
+    utc,
+)
+
+PENDING = "pending"
+RUNNING = "running"
+WAITING = "waiting"
+COMPLETED = "completed"
+FAILED = "failed"
+CANCELLED = "cancelled"
+TIMED_OUT = "timed_out"
+STATES = (PENDING, RUNNING, WAITING, COMPLETED, FAILED, CANCELLED, TIMED_OUT)
+TERMINAL_STATES = (COMPLETED, FAILED, CANCELLED, TIMED_OUT)
+WAITING_FOR = ("task", "signal", "delay", "reminder")
+
+STEP_STARTED = "started"
+STEP_WAITING = "waiting"
+STEP_COMPLETED = "completed"
+STEP_FAILED = "failed"
+_OPEN_STEP_STATES = (STEP_STARTED, STEP_WAITING)
+
+
+class WorkflowExecution(Aggregate):
+    """One execution; `status` is the engine's state, `ui_status` the definition's own label."""
+
+    class Created(Aggregate.Created):
+        org_id: str
+        definition_id: str
+        definition_version: int
+        contact_id: str | None
+        input: dict[str, Any]
+        workflow_id: str
+        trigger: dict[str, Any]
+
+    class Started(Aggregate.Event):
+        workflow_run_id: str
+
+        def apply(self, aggregate: WorkflowExecution) -> None:
+            aggregate._status = RUNNING
+            aggregate._workflow_run_id = self.workflow_run_id
+            aggregate._started_at = self.timestamp.isoformat()
+
+    class StepStarted(Aggregate.Event):
+        step_id: str
+        step_type: str
+        step_name: str
+
+        def apply(self, aggregate: WorkflowExecution) -> None:
+            aggregate._status = RUNNING
+            aggregate._current_step_id = self.step_id
+            aggregate._waiting = None
+            aggregate._history.append(
+                {
+                    "step_id": self.step_id,
+                    "step_type": self.step_type,
+                    "step_name": self.step_name,
+                    "status": STEP_STARTED,
+                    "started_at": self.timestamp.isoformat(),
+                    "completed_at": None,
+                    "output": None,
+                    "error": None,
+                    "waiting_for": None,
+                    "until": None,
+                }
+            )
+
+    class StepCompleted(Aggregate.Event):
+        step_id: str
+        output: dict[str, Any]
+
+        def apply(self, aggregate: WorkflowExecution) -> None:
+            aggregate._status = RUNNING
+            aggregate._waiting = None
+            aggregate._outputs[self.step_id] = copy.deepcopy(self.output)
+            entry = aggregate._open_entry(self.step_id)
+            if entry is not None:
+                entry.update(
+                    status=STEP_COMPLETED,
+                    completed_at=self.timestamp.isoformat(),
+                    output=copy.deepcopy(self.output),
+                )
+
+    class StepFailed(Aggregate.Event):
+        step_id: str
+        error: str
+
+        def apply(self, aggregate: WorkflowExecution) -> None:
+            aggregate._status = RUNNING
+            aggregate._waiting = None
+            aggregate._close_step(self.step_id, self.error, self.timestamp)
+
+    class Waiting(Aggregate.Event):
+        step_id: str
+        waiting_for: str
+        until: str | None
+        detail: dict[str, Any]
+
+        def apply(self, aggregate: WorkflowExecution) -> None:
+            aggregate._status = WAITING
+            aggregate._waiting = {
+                "step_id": self.step_id,
+                "waiting_for": self.waiting_for,
+                "until": self.until,
+                "detail": copy.deepcopy(self.detail),
+            }
+            entry = aggregate._open_entry(self.step_id)
+            if entry is not None:
+                entry.update(status=STEP_WAITING, waiting_for=self.waiting_for, until=self.until)
+
+    class UiStatusChanged(Aggregate.Event):
+        step_id: str | None
+        old_ui_status: str | None
+        new_ui_status: str
+
+        def apply(self, aggregate: WorkflowExecution) -> None:
+            aggregate._ui_status = self.new_ui_status
+
+    class ReminderSent(Aggregate.Event):
+        step_id: str
+        task_id: str | None
+        recipient: str
+        count: int
+        message: str
+
+        def apply(self, aggregate: WorkflowExecution) -> None:
+            aggregate._reminders_sent[self.step_id] = self.count
+
+    class EmailSent(Aggregate.Event):
+        step_id: str
+        to: list[str]
+        subject: str
+        delivered: bool
+        message_id: str | None
+        error: str | None
+
+    class HttpRequestMade(Aggregate.Event):
+        step_id: str
+        method: str
+        url: str
+        status_code: int | None
+        duration_ms: float
+        error: str | None
+
+    class Completed(Aggregate.Event):
+        output: dict[str, Any]
+
+        def apply(self, aggregate: WorkflowExecution) -> None:
+            aggregate._finish(COMPLETED, self.timestamp)
+            aggregate._output = copy.deepcopy(self.output)
+
+    class Failed(Aggregate.Event):
+        step_id: str | None
+        error: str
+
+        def apply(self, aggregate: WorkflowExecution) -> None:
+            if self.step_id is not None:
+                aggregate._close_step(self.step_id, self.error, self.timestamp)
+            aggregate._finish(FAILED, self.timestamp)
+            aggregate._error = self.error
+
+    class Cancelled(Aggregate.Event):
+        reason: str
+        cancelled_by: str | None
+
+        def apply(self, aggregate: WorkflowExecution) -> None:
+            aggregate._finish(CANCELLED, self.timestamp)
+            aggregate._error = self.reason
+
+    class TimedOut(Aggregate.Event):
+        step_id: str | None
+        reason: str
+
+        def apply(self, aggregate: WorkflowExecution) -> None:
+            if self.step_id is not None:
+                aggregate._close_step(self.step_id, self.reason, self.timestamp)
+            aggregate._finish(TIMED_OUT, self.timestamp)
+            aggregate._error = self.reason
+
+    def __init__(
+        self,
+        *,
+        org_id: str,
+        definition_id: str,
+        definition_version: int,
+        contact_id: str | None,
+        input: dict[str, Any],
+        workflow_id: str,
+        trigger: dict[str, Any],
+    ) -> None:
+        # Called with the Created event's attributes, both when created and when rebuilt.
+        self._org_id = org_id
+        self._definition_id = definition_id
+        self._definition_version = definition_version
+        self._contact_id = contact_id
+        self._input: dict[str, Any] = copy.deepcopy(input)
+        self._workflow_id = workflow_id
+        self._trigger: dict[str, Any] = copy.deepcopy(trigger)
+        self._status = PENDING
+        self._ui_status: str | None = None
+        self._workflow_run_id: str | None = None
+        self._current_step_id: str | None = None
+        self._history: list[dict[str, Any]] = []
+        self._outputs: dict[str, dict[str, Any]] = {}
+        self._waiting: dict[str, Any] | None = None
+        self._reminders_sent: dict[str, int] = {}
+        self._output: dict[str, Any] | None = None
+        self._error: str | None = None
+        self._started_at: str | None = None
+        self._finished_at: str | None = None
+
+    # -- commands: lifecycle -------------------------------------------------------------------
+
+    @classmethod
+    def create(
+        cls,
+        *,
+        execution_id: UUID,
+        org_id: str,
+        definition_id: str | UUID,
+        definition_version: int,
+        contact_id: str | UUID | None,
+        input: Mapping[str, Any] | None,
+        workflow_id: str,
+        trigger: Mapping[str, Any] | None,
+        at: datetime,
+    ) -> WorkflowExecution:
+        if not isinstance(execution_id, UUID):
+            raise InvalidValueError(
+                f"execution_id must be a UUID, not {execution_id!r}.", field="execution_id"
+            )
+        if (
+            isinstance(definition_version, bool)
+            or not isinstance(definition_version, int)
+            or definition_version < 1
+        ):
+            raise InvalidValueError(
+                f"definition_version must be a version number from 1 up, not "
+                f"{definition_version!r}.",
+                field="definition_version",
+            )
+        return cls._create(
+            cls.Created,
+            id=execution_id,
+            timestamp=utc(at),
+            org_id=id_text(org_id, field="org_id"),
+            definition_id=id_text(definition_id, field="definition_id"),
+            definition_version=definition_version,
+            contact_id=optional_id_text(contact_id, field="contact_id"),
+            input=json_object(input, field="input"),
+            workflow_id=id_text(workflow_id, field="workflow_id"),
+            trigger=json_object(trigger, field="trigger"),
+        )
+
+    def start(self, *, workflow_run_id: str, at: datetime) -> None:
+        self._require_not_terminal()
+        if self._status != PENDING:
+            raise InvalidTransitionError(f"execution {self.id} already started.")
+        timestamp = utc(at)
+        self.trigger_event(
+            self.Started,
+            timestamp=timestamp,
+            workflow_run_id=id_text(workflow_run_id, field="workflow_run_id"),
+        )
+
+    def complete(self, *, output: Mapping[str, Any] | None, at: datetime) -> None:
+        self._require_started()
+        timestamp = utc(at)
+        self.trigger_event(
+            self.Completed, timestamp=timestamp, output=json_object(output, field="output")
+        )
+
+    def fail(self, *, step_id: str | None, error: str, at: datetime) -> None:
+        self._require_not_terminal()
+        timestamp = utc(at)
+        self.trigger_event(
+            self.Failed,
+            timestamp=timestamp,
+            step_id=optional_id_text(step_id, field="step_id"),
+            error=required_text(error, field="error"),
+        )
+
+    def cancel(self, *, reason: str, cancelled_by: str | None, at: datetime) -> None:
+        self._require_not_terminal()
+        timestamp = utc(at)
+        self.trigger_event(
+            self.Cancelled,
+            timestamp=timestamp,
+            reason=required_text(reason, field="reason"),
+            cancelled_by=optional_text(cancelled_by, field="cancelled_by"),
+        )
+
+    def time_out(self, *, step_id: str | None, reason: str, at: datetime) -> None:
+        self._require_not_terminal()
+        timestamp = utc(at)
+        self.trigger_event(
+            self.TimedOut,
+            timestamp=timestamp,
+            step_id=optional_id_text(step_id, field="step_id"),
+            reason=required_text(reason, field="reason"),
+        )
+
+    # -- commands: steps -----------------------------------------------------------------------
+
+    def start_step(self, *, step_id: str, step_type: str, step_name: str, at: datetime) -> None:
+        self._require_started()
+        timestamp = utc(at)
+        if step_type not in STEP_TYPES:
+            raise InvalidValueError(
+                f"{step_type!r} is not a step type; use one of {', '.join(STEP_TYPES)}.",
+                field="step_type",
+            )
+        if not isinstance(step_name, str):
+            raise InvalidValueError(
+                f"step_name must be text, not {step_name!r}.", field="step_name"
+            )
+        self.trigger_event(
+            self.StepStarted,
+            timestamp=timestamp,
+            step_id=id_text(step_id, field="step_id"),
+            step_type=step_type,
+            step_name=step_name,
+        )
+
+    def complete_step(
+        self, *, step_id: str, output: Mapping[str, Any] | None, at: datetime
+    ) -> None:
+        step = self._require_open_step(step_id)
+        timestamp = utc(at)
+        self.trigger_event(
+            self.StepCompleted,
+            timestamp=timestamp,
+            step_id=step,
+            output=json_object(output, field="output"),
+        )
+
+    def fail_step(self, *, step_id: str, error: str, at: datetime) -> None:
+        step = self._require_open_step(step_id)
+        timestamp = utc(at)
+        self.trigger_event(
+            self.StepFailed,
+            timestamp=timestamp,
+            step_id=step,
+            error=required_text(error, field="error"),
+        )
+
+    def wait(
+        self,
+        *,
+        step_id: str,
+        waiting_for: str,
+        until: datetime | None,
+        detail: Mapping[str, Any] | None,
+        at: datetime,
+    ) -> None:
+        step = self._require_open_step(step_id)
+        timestamp = utc(at)
+        if waiting_for not in WAITING_FOR:
+            raise InvalidValueError(
+                f"{waiting_for!r} is not something to wait for; use one of "
+                f"{', '.join(WAITING_FOR)}.",
+                field="waiting_for",
+            )
+        self.trigger_event(
+            self.Waiting,
+            timestamp=timestamp,
+            step_id=step,
+            waiting_for=waiting_for,
+            until=None if until is None else iso(until, field="until"),
+            detail=json_object(detail, field="detail"),
+        )
+
+    def change_ui_status(self, *, step_id: str | None, ui_status: str, at: datetime) -> bool:
+        """Set the definition-level label; False (no event) when it already has it."""
+        self._require_not_terminal()
+        timestamp = utc(at)
+        new = required_text(ui_status, field="ui_status")
+        if new == self._ui_status:
+            return False
+        self.trigger_event(
+            self.UiStatusChanged,
+            timestamp=timestamp,
+            step_id=optional_id_text(step_id, field="step_id"),
+            old_ui_status=self._ui_status,
+            new_ui_status=new,
+        )
+        return True
+
+    # -- commands: side effects worth auditing -------------------------------------------------
+
+    def record_reminder(
+        self,
+        *,
+        step_id: str,
+        task_id: str | UUID | None,
+        recipient: str,
+        count: int,
+        message: str,
+        at: datetime,
+    ) -> None:
+        self._require_started()
+        timestamp = utc(at)
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise InvalidValueError(
+                f"count must be a whole number from 1 up, not {count!r}.", field="count"
+            )
+        self.trigger_event(
+            self.ReminderSent,
+            timestamp=timestamp,
+            step_id=id_text(step_id, field="step_id"),
+            task_id=optional_id_text(task_id, field="task_id"),
+            recipient=required_text(recipient, field="recipient"),
+            count=count,
+            message=_text(message, field="message"),
+        )
+
+    def record_email(
+        self,
+        *,
+        step_id: str,
+        to: Sequence[str],
+        subject: str,
+        delivered: bool,
+        message_id: str | None,
+        error: str | None,
+        at: datetime,
+    ) -> None:
+        self._require_started()
+        timestamp = utc(at)
+        recipients = [to] if isinstance(to, str) else list(to)
+        if not recipients:
+            raise InvalidValueError("An email needs at least one recipient.", field="to")
+        self.trigger_event(
+            self.EmailSent,
+            timestamp=timestamp,
+            step_id=id_text(step_id, field="step_id"),
+            to=[required_text(address, field="to") for address in recipients],
+            subject=_text(subject, field="subject"),
+            delivered=bool(delivered),
+            message_id=optional_text(message_id, field="message_id"),
+            error=optional_text(error, field="error"),
+        )
+
+    def record_http_request(
+        self,
+        *,
+        step_id: str,
+        method: str,
+        url: str,
+        status_code: int | None,
+        duration_ms: float,
+        error: str | None,
+        at: datetime,
+    ) -> None:
+        self._require_started()
+        timestamp = utc(at)
+        if status_code is not None and (
+            isinstance(status_code, bool) or not isinstance(status_code, int)
+        ):
+            raise InvalidValueError(
+                f"status_code must be a whole number, not {status_code!r}.", field="status_code"
+            )
+        if (
+            isinstance(duration_ms, bool)
+            or not isinstance(duration_ms, int | float)
+            or duration_ms < 0
+        ):
+            raise InvalidValueError(
+                f"duration_ms must be a non-negative number, not {duration_ms!r}.",
+                field="duration_ms",
+            )
+        self.trigger_event(
+            self.HttpRequestMade,
+            timestamp=timestamp,
+            step_id=id_text(step_id, field="step_id"),
+            method=required_text(method, field="method").upper(),
+            url=required_text(url, field="url"),
+            status_code=status_code,
+            duration_ms=float(duration_ms),
+            error=optional_text(error, field="error"),
+        )
+
+    # -- state ---------------------------------------------------------------------------------
+
+    @property
+    def org_id(self) -> str:
+        return self._org_id
+
+    @property
+    def status(self) -> str:
+        return self._status
+
+    @property
+    def is_terminal(self) -> bool:
+        return self._status in TERMINAL_STATES
+
+    @property
+    def ui_status(self) -> str | None:
+        return self._ui_status
+
+    @property
+    def current_step_id(self) -> str | None:
+        return self._current_step_id
+
+    @property
+    def definition_id(self) -> str:
+        return self._definition_id
+
+    @property
+    def definition_version(self) -> int:
+        return self._definition_version
+
+    @property
+    def contact_id(self) -> str | None:
+        return self._contact_id
+
+    @property
+    def input(self) -> dict[str, Any]:
+        return copy.deepcopy(self._input)
+
+    @property
+    def trigger(self) -> dict[str, Any]:
+        return copy.deepcopy(self._trigger)
+
+    @property
+    def workflow_id(self) -> str:
+        return self._workflow_id
+
+    @property
+    def workflow_run_id(self) -> str | None:
+        return self._workflow_run_id
+
+    @property
+    def step_history(self) -> list[dict[str, Any]]:
+        """One entry per step run, in order; a step that runs twice has two entries."""
+        return copy.deepcopy(self._history)
+
+    @property
+    def step_outputs(self) -> dict[str, dict[str, Any]]:
+        """The latest output of each completed step: the `step_N` roots of templates."""
+        return copy.deepcopy(self._outputs)
+
+    @property
+    def waiting(self) -> dict[str, Any] | None:
+        """What the execution waits for (step_id, waiting_for, until, detail), if waiting."""
+        return copy.deepcopy(self._waiting)
+
+    @property
+    def reminders_sent(self) -> dict[str, int]:
+        """Reminder count per step, so a resumed run knows how many it already sent."""
+        return dict(self._reminders_sent)
+
+    @property
+    def output(self) -> dict[str, Any] | None:
+        return copy.deepcopy(self._output)
+
+    @property
+    def error(self) -> str | None:
+        """Why it failed, timed out or was cancelled."""
+        return self._error
+
+    @property
+    def started_at(self) -> str | None:
+        return self._started_at
+
+    @property
+    def finished_at(self) -> str | None:
+        return self._finished_at
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _require_not_terminal(self) -> None:
+        if self._status in TERMINAL_STATES:
+            raise InvalidTransitionError(
+                f"execution {self.id} is {self._status}; it cannot change any more."
+            )
+
+    def _require_started(self) -> None:
+        self._require_not_terminal()
+        if self._status == PENDING:
+            raise InvalidTransitionError(f"execution {self.id} has not started yet.")
+
+    def _require_open_step(self, step_id: str) -> str:
+        self._require_started()
+        step = id_text(step_id, field="step_id")
+        if self._open_entry(step) is None:
+            raise InvalidTransitionError(
+                f"step {step!r} of execution {self.id} is not running; start it first."
+            )
+        return step
+
+    def _open_entry(self, step_id: str) -> dict[str, Any] | None:
+        for entry in reversed(self._history):
+            if entry["step_id"] == step_id:
+                return entry if entry["status"] in _OPEN_STEP_STATES else None
+        return None
+
+    def _close_step(self, step_id: str, error: str, timestamp: datetime) -> None:
+        entry = self._open_entry(step_id)
+        if entry is not None:
+            entry.update(status=STEP_FAILED, completed_at=timestamp.isoformat(), error=error)
+
+    def _finish(self, status: str, timestamp: datetime) -> None:
+        self._status = status
+        self._waiting = None
+        self._finished_at = timestamp.isoformat()
+
+
+def _text(value: object, *, field: str) -> str:
+    if not isinstance(value, str):
+        raise InvalidValueError(f"{field} must be text, not {value!r}.", field=field)
+    return value
