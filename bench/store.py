@@ -66,10 +66,7 @@ def _plain_insert(url: str, table: str, rows: list[dict[str, Any]], per_txn: int
     names = [c.strip() for c in COLUMNS.split(",")]
     placeholders = ", ".join(["%s"] * len(names))
     sql = f"INSERT INTO {table} ({COLUMNS}) VALUES ({placeholders})".encode()
-    values = [
-        tuple(Jsonb(r[n]) if n == "data" else r[n] for n in names)
-        for r in rows
-    ]
+    values = [tuple(Jsonb(r[n]) if n == "data" else r[n] for n in names) for r in rows]
     with psycopg.connect(url) as conn:
 
         def run() -> None:

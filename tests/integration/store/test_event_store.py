@@ -114,9 +114,7 @@ def test_metadata_filters_are_served_by_indexes(database_url: str) -> None:
 
 
 def test_saving_without_metadata_is_refused(counters: CounterService) -> None:
-    counter = Counter.make(
-        __import__("uuid").uuid4(), "org_a", "x", datetime.now(UTC)
-    )
+    counter = Counter.make(__import__("uuid").uuid4(), "org_a", "x", datetime.now(UTC))
     with pytest.raises(ProgrammingError, match="metadata"):
         counters.save(counter)
 
@@ -134,8 +132,9 @@ def test_the_database_refuses_to_alter_or_remove_events(
     counters: CounterService, database_url: str, statement: str
 ) -> None:
     counters.create(_ctx("c1"), "visits")
-    with psycopg.connect(database_url) as conn, pytest.raises(
-        psycopg.errors.RestrictViolation, match="events are immutable"
+    with (
+        psycopg.connect(database_url) as conn,
+        pytest.raises(psycopg.errors.RestrictViolation, match="events are immutable"),
     ):
         conn.execute(statement.encode())
     assert len(_rows(database_url)) == 1
