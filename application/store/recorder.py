@@ -164,3 +164,14 @@ class EventsRecorder(PostgresApplicationRecorder):
             )
             row = curs.fetchone()
         return None if row is None else UUID(str(row["originator_id"]))
+
+    def command_position(self, command_id: str) -> int | None:
+        """The position of the last event a command appended (for read-your-writes waits)."""
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(
+                "SELECT MAX(position) AS position FROM events WHERE command_id = %s",
+                (command_id,),
+                prepare=True,
+            )
+            row = curs.fetchone()
+        return None if row is None or row["position"] is None else int(row["position"])

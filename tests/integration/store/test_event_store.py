@@ -201,3 +201,14 @@ def test_another_orgs_aggregate_is_not_found(counters: CounterService) -> None:
     with pytest.raises(NotFoundError):
         counters.increment(_ctx("inc-1", org="org_b"), counter_id)
     assert counters.get(counter_id).count == 0
+
+
+def test_a_commands_last_position_is_found_for_read_your_writes(
+    counters: CounterService, store: EventStoreInfrastructure
+) -> None:
+    counter_id = counters.create(_ctx("c1"), "visits")
+    counters.increment(_ctx("c2"), counter_id)
+
+    assert store.recorder.command_position("c1") == 1
+    assert store.recorder.command_position("c2") == 2
+    assert store.recorder.command_position("never-ran") is None
