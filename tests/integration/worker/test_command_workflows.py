@@ -49,6 +49,12 @@ def events(url: str) -> list[dict[str, Any]]:
         return conn.execute("SELECT * FROM events ORDER BY position").fetchall()
 
 
+def _refusal(error: WorkflowFailureError) -> ApplicationError:
+    assert isinstance(error.cause, ActivityError)
+    assert isinstance(error.cause.cause, ApplicationError)
+    return error.cause.cause
+
+
 async def run(env: WorkflowEnvironment, queue: str, name: str, cmd: Any) -> CommandResult:
     result: CommandResult = await env.client.execute_workflow(
         name, cmd, id=f"{name}-{uuid.uuid4()}", task_queue=queue, result_type=CommandResult
@@ -172,8 +178,7 @@ async def test_an_invalid_definition_fails_with_every_problem(
                 meta=META, action="create", definition_id=str(uuid.uuid4()), body=body
             ),
         )
-    refusal = failed.value.cause.cause if failed.value.cause else None
-    assert isinstance(refusal, ApplicationError)
+    refusal = _refusal(failed.value)
     assert refusal.type == "DefinitionInvalid"
     fields = {p["field"] for p in refusal.details[0]["problems"]}
     assert {"name", "steps[0].type"} <= fields
@@ -193,8 +198,7 @@ async def test_a_command_for_another_orgs_contact_is_not_found(
     )
     with pytest.raises(WorkflowFailureError) as failed:
         await run(temporal_env, task_queue, CONTACT_COMMAND_WORKFLOW, update)
-    refusal = failed.value.cause.cause if failed.value.cause else None
-    assert isinstance(refusal, ApplicationError)
+    refusal = _refusal(failed.value)
     assert refusal.type == "NotFound"
 
 
