@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import argparse
 import io
+import logging
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
+import structlog
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
@@ -27,6 +29,11 @@ from application.metadata import CommandContext
 from application.services import ContactDraft
 from bench.common import line, machine, scratch_database, timed
 from domain.contact import Contact
+from domain.execution import WorkflowExecution
+from domain.task import Task
+from projections import Projector, default_projections
+
+READ_MODEL_TABLES = ("contacts", "tasks", "executions", "definitions", "definition_versions")
 
 COLUMNS = (
     "event_id, originator_id, originator_version, aggregate_type, event_type, topic, data,"
@@ -126,12 +133,99 @@ def bench_batched(url: str, services: Services, batches: int) -> tuple[float, fl
     return total / ours, total / plain
 
 
+def _unit(n: int, at: datetime) -> list[Any]:
+    """One contact's worth of realistic history: 19 events over three aggregates."""
+    contact = Contact.create(
+        contact_id=uuid.uuid4(),
+        org_id=f"org_{n % 7}",
+        first_name=f"Ada{n}",
+        last_name="Lovelace",
+        email=f"ada{n}@example.com",
+        phone=None,
+        fields={"source": "bench"},
+        at=at,
+    )
+    contact.update(changes={"phone": f"+1555{n:07d}"}, at=at)
+    contact.update(changes={"fields": {"score": n % 100}}, at=at)
+    contact.change_status(status="applicant", at=at)
+    execution = WorkflowExecution.create(
+        execution_id=uuid.uuid4(),
+        org_id=contact.org_id,
+        definition_id="def-bench",
+        definition_version=1,
+        contact_id=str(contact.id),
+        input={"n": n},
+        workflow_id=f"execution-{n}",
+        trigger={"type": "webhook"},
+        at=at,
+    )
+    execution.start(workflow_run_id=f"run-{n}", at=at)
+    task = Task.assign(
+        task_id=uuid.uuid4(),
+        org_id=contact.org_id,
+        title=f"Review Ada{n}",
+        assigned_to="role:admin",
+        execution_id=str(execution.id),
+        step_id="step_2",
+        contact_id=str(contact.id),
+        at=at,
+    )
+    for step_id, step_type in (("step_1", "trigger"), ("step_2", "assign_task")):
+        execution.start_step(step_id=step_id, step_type=step_type, step_name=step_id, at=at)
+        execution.complete_step(step_id=step_id, output={"ok": True}, at=at)
+    execution.start_step(step_id="step_3", step_type="wait_for_task", step_name="wait", at=at)
+    execution.wait(step_id="step_3", waiting_for="task", until=None, detail={}, at=at)
+    task.change_status(status="in_progress", at=at)
+    task.change_status(status="done", metadata={"outcome": "approved"}, at=at)
+    execution.complete_step(step_id="step_3", output={"outcome": "approved"}, at=at)
+    execution.change_ui_status(step_id="step_4", ui_status="approved", at=at)
+    execution.complete(output={}, at=at)
+    return [contact, execution, task]
+
+
+def fill_store(services: Services, events: int) -> int:
+    """Append at least ``events`` events through the real write path, 570 per transaction."""
+    at = datetime.now(UTC)
+    units = -(-events // 19)
+    for start in range(0, units, 30):
+        aggregates = [a for n in range(start, min(start + 30, units)) for a in _unit(n, at)]
+        services.contacts.save(*aggregates, metadata=_ctx(f"fill-{start}").stamped(at))
+    return units * 19
+
+
+def bench_catchup(url: str, services: Services, events: int) -> tuple[int, float, float]:
+    before = _max_position(url)
+    total = fill_store(services, events) + before
+    with Projector(url, default_projections()) as projector:
+        elapsed = timed(projector.run_until_caught_up)
+    # The floor: COPY of exactly the rows the projections ended up with, into fresh copies.
+    dumps: dict[str, bytes] = {}
+    with psycopg.connect(url, autocommit=True) as conn:
+        for table in READ_MODEL_TABLES:
+            buffer = io.BytesIO()
+            with conn.cursor().copy(f"COPY {table} TO STDOUT".encode()) as copy:
+                for chunk in copy:
+                    buffer.write(chunk)
+            dumps[table] = buffer.getvalue()
+            conn.execute(f"CREATE TABLE {table}_copy (LIKE {table} INCLUDING ALL)".encode())
+
+    def copy_in() -> None:
+        with psycopg.connect(url) as conn, conn.transaction():
+            for table, data in dumps.items():
+                with conn.cursor().copy(f"COPY {table}_copy FROM STDIN".encode()) as copy:
+                    copy.write(data)
+
+    copy_time = timed(copy_in)
+    return total, elapsed, copy_time
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--single", type=int, default=2000)
     parser.add_argument("--batches", type=int, default=50)
     parser.add_argument("--catchup", type=int, default=100_000)
     args = parser.parse_args()
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
 
     print(f"bench/store.py on {machine()}", flush=True)
     with scratch_database() as url:
@@ -148,9 +242,25 @@ def main() -> None:
             line("ours (Application.save of 100 events)", f"{oursb:,.0f} events/s")
             line("plain psycopg executemany, same rows", f"{plainb:,.0f} events/s")
             line("ratio plain/ours", f"{plainb / oursb:.2f}x")
+
+            print(f"projector catch-up over {args.catchup:,}+ events", flush=True)
+            total, projector_time, copy_time = bench_catchup(url, services, args.catchup)
+            rate = total / projector_time
+            line("events in the store", f"{total:,}")
+            line(
+                "projector catch-up (4 projections)",
+                f"{projector_time:.2f} s, {rate:,.0f} events/s",
+            )
+            line("COPY of the resulting read-model rows", f"{copy_time:.2f} s")
+            line("ratio projector/COPY", f"{projector_time / copy_time:.2f}x")
         finally:
             services.close()
-    _ = io  # keep import list stable for the catch-up section below
+    print(
+        f"summary: append {ours1:,.0f}/s single ({plain1 / ours1:.2f}x plain), "
+        f"{oursb:,.0f}/s batched ({plainb / oursb:.2f}x plain); "
+        f"catch-up {rate:,.0f} events/s ({projector_time / copy_time:.2f}x COPY)",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

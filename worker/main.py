@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 import structlog
 from temporalio.client import Client
@@ -30,6 +31,8 @@ def build_worker(
             max_workers=activity_threads, thread_name_prefix="activity"
         ),
         max_concurrent_activities=activity_threads,
+        # On shutdown, let running activities finish their transaction rather than abandon it.
+        graceful_shutdown_timeout=timedelta(seconds=10),
     )
 
 
