@@ -1,0 +1,91 @@
+"""Reading the event store the way a projection needs it: by position, in bounded windows.
+
+A projection reads a *window* of the stream — the next `scan_size` positions after its own —
+and, within it, only the event types it handles (filtered in SQL). It then advances to the end
+of the window even if nothing in it was relevant, so a long run of other aggregates' events
+costs one cheap index scan per window instead of stalling the projection.
+
+This is only correct because writers append under an EXCLUSIVE lock on ``events``, so positions
+commit in order: once a position is visible, every lower position that will ever exist is
+visible too. The window's end is read first (one statement), and the events of the window are
+read after it (a second statement, a newer snapshot): both see the same committed prefix up to
+that end, whatever commits in between.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection
+from datetime import datetime
+from typing import Any, NamedTuple
+from uuid import UUID
+
+from psycopg import Connection
+from psycopg.rows import args_row
+from psycopg.types.json import set_json_loads
+
+EVENTS_CHANNEL = "events"
+
+_WINDOW_END = (
+    "SELECT max(position) FROM"
+    " (SELECT position FROM events WHERE position > %s ORDER BY position LIMIT %s) AS w"
+)
+_READ = (
+    "SELECT position, originator_id, originator_version, aggregate_type, event_type,"
+    " data, org_id, actor, correlation_id, occurred_at"
+    " FROM events"
+    " WHERE position > %s AND position <= %s AND event_type = ANY(%s)"
+    " ORDER BY position LIMIT %s"
+)
+
+
+class RecordedEvent(NamedTuple):
+    """One row of ``events``, as much of it as projections use (add columns when one needs them).
+
+    `data` is the event's own JSON (ids and times as strings, plus ``timestamp``);
+    `occurred_at` is the metadata time that read models use for created/updated times.
+    A NamedTuple rather than a frozen dataclass: it is as immutable and five times cheaper to
+    build, which shows at 100,000 events.
+    """
+
+    position: int
+    originator_id: UUID
+    originator_version: int
+    aggregate_type: str
+    event_type: str
+    data: dict[str, Any]
+    org_id: str
+    actor: str | None
+    correlation_id: str | None
+    occurred_at: datetime
+
+
+def window_end(conn: Connection[Any], after: int, scan_size: int) -> int | None:
+    """The last position among the next `scan_size` events after `after`; None if none."""
+    row = conn.execute(_WINDOW_END, (after, scan_size), prepare=True).fetchone()
+    return None if row is None else row[0]
+
+
+def read_events(
+    conn: Connection[Any],
+    *,
+    after: int,
+    upto: int,
+    event_types: Collection[str],
+    limit: int,
+) -> list[RecordedEvent]:
+    """Events of the given types in (after, upto], in position order, at most `limit`."""
+    with conn.cursor(row_factory=args_row(RecordedEvent)) as cur:
+        cur.execute(_READ, (after, upto, list(event_types), limit), prepare=True, binary=True)
+        return cur.fetchall()
+
+
+def _loads(data: str | bytes) -> Any:
+    # json.loads on bytes first sniffs the encoding; Postgres always sends UTF-8, and skipping the
+    # sniff is a measurable share of catch-up time (100,000 payloads).
+    return json.loads(data.decode("utf-8") if isinstance(data, bytes) else data)
+
+
+def use_fast_json(conn: Connection[Any]) -> None:
+    """Decode json/jsonb on `conn` without per-value encoding detection."""
+    set_json_loads(_loads, conn)

@@ -1,0 +1,227 @@
+"""Load-modify-store of one row per aggregate: the engine behind every read model here.
+
+Per batch: one SELECT loads the rows the batch touches, pure functions apply each event to an
+in-memory dict, and one INSERT … SELECT FROM unnest(…) ON CONFLICT DO UPDATE writes every
+touched row back. Three statements per batch whatever its size — instead of one or more per
+event — is what lets catch-up run at tens of thousands of events per second.
+
+Handlers are plain functions ``(row | None, event) -> row`` that return a new dict and never
+mutate their input, so they are unit-tested without a database and an execution that takes
+fifty events in one batch is written once.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from psycopg import Connection, sql
+from psycopg.rows import dict_row
+
+from projections.base import Projection
+from projections.errors import UnexpectedEventError
+from projections.events import RecordedEvent
+from projections.tables import TableNames
+
+Row = dict[str, Any]
+Handler = Callable[[Row | None, RecordedEvent], Row]
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column of a row table and its Postgres type (used to cast the unnest arrays)."""
+
+    name: str
+    pg_type: str
+
+
+class RowProjection(Projection):
+    """A projection with one row per aggregate (keyed by ``id`` = the event's originator id).
+
+    Every row has a ``version`` column holding the aggregate version of the last event applied.
+    An event whose version is not newer is skipped: exactly-once is the runner's job, but a row
+    that can never go backwards is cheap insurance.
+    """
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        table: str,
+        columns: Sequence[Column],
+        handlers: Mapping[str, Handler],
+        extra_tables: Iterable[str] = (),
+    ) -> None:
+        names = [column.name for column in columns]
+        if names[0] != "id" or "version" not in names:
+            raise ValueError(f"{name}: row tables start with an 'id' and have a 'version'")
+        self.name = name
+        self.event_types = frozenset(handlers)
+        self.tables = TableNames([table, *extra_tables])
+        self.table = table
+        self.columns = tuple(columns)
+        self.handlers = dict(handlers)
+
+    # -- pure part ---------------------------------------------------------------------------
+
+    def apply(self, row: Row | None, event: RecordedEvent) -> Row:
+        """The row after `event`; the same object when the event is skipped."""
+        if row is not None and event.originator_version <= row["version"]:
+            return row
+        handler = self.handlers.get(event.event_type)
+        if handler is None:
+            # The runner only reads handled types, so this is a wiring bug: say so, never skip.
+            raise UnexpectedEventError(
+                f"projection {self.name!r} has no handler for {event.event_type} at position "
+                f"{event.position}"
+            )
+        return handler(row, event)
+
+    def apply_all(
+        self, rows: Mapping[UUID, Row], events: Sequence[RecordedEvent]
+    ) -> tuple[dict[UUID, Row], list[RecordedEvent]]:
+        """Apply `events` in order over `rows`; return the touched rows and the applied events."""
+        touched: dict[UUID, Row] = {}
+        applied: list[RecordedEvent] = []
+        for event in events:
+            key = event.originator_id
+            current = touched[key] if key in touched else rows.get(key)
+            new = self.apply(current, event)
+            if new is not current:
+                touched[key] = new
+                applied.append(event)
+        return touched, applied
+
+    # -- database part -----------------------------------------------------------------------
+
+    def apply_batch(self, conn: Connection[Any], events: Sequence[RecordedEvent]) -> None:
+        ids = list(dict.fromkeys(event.originator_id for event in events))
+        existing = self.load(conn, ids)
+        touched, applied = self.apply_all(existing, events)
+        self.store(conn, touched.values())
+        self.after_store(conn, touched, applied)
+
+    def after_store(
+        self, conn: Connection[Any], rows: Mapping[UUID, Row], applied: Sequence[RecordedEvent]
+    ) -> None:
+        """Hook for projections that own more tables than their row table (definitions).
+
+        `rows` are the rows just written, `applied` the events that changed them, in order.
+        """
+
+    def load(self, conn: Connection[Any], ids: Sequence[UUID]) -> dict[UUID, Row]:
+        if not ids:
+            return {}
+        query = sql.SQL("SELECT {} FROM {} WHERE id = ANY(%s)").format(
+            sql.SQL(", ").join(sql.Identifier(c.name) for c in self.columns),
+            self.tables.ident(self.table),
+        )
+        with conn.cursor(row_factory=dict_row) as cur:
+            cur.execute(query, (ids,))
+            return {row["id"]: row for row in cur}
+
+    def store(self, conn: Connection[Any], rows: Iterable[Row]) -> None:
+        rows = list(rows)
+        if not rows:
+            return
+        arrays = [
+            [dump_json(row[c.name]) for row in rows]
+            if c.pg_type == "jsonb"
+            else [row[c.name] for row in rows]
+            for c in self.columns
+        ]
+        conn.execute(_upsert_sql(self.tables.ident(self.table), self.columns), arrays)
+
+
+def _upsert_sql(table: sql.Identifier, columns: Sequence[Column]) -> sql.Composed:
+    """INSERT … SELECT FROM unnest(arrays) ON CONFLICT (id) DO UPDATE SET every column.
+
+    Measured on the 100,000-event catch-up: arrays sent in binary (``%b``) cost about half the
+    client time of text arrays (psycopg quotes every text element with a regex), and a binary
+    COPY into a temp table followed by the same upsert was no faster, so the simpler single
+    statement stays. jsonb travels as text[] and is cast per element by the server.
+    """
+    names = [sql.Identifier(c.name) for c in columns]
+    arrays = [
+        sql.SQL("%b::{}[]").format(sql.SQL("text" if c.pg_type == "jsonb" else c.pg_type))
+        for c in columns
+    ]
+    selects = [
+        sql.SQL("u.{}::jsonb" if c.pg_type == "jsonb" else "u.{}").format(name)
+        for c, name in zip(columns, names, strict=True)
+    ]
+    updates = [sql.SQL("{0} = EXCLUDED.{0}").format(name) for name in names[1:]]
+    return sql.SQL(
+        "INSERT INTO {table} ({names}) SELECT {selects} FROM unnest({arrays}) AS u({names})"
+        " ON CONFLICT (id) DO UPDATE SET {updates}"
+    ).format(
+        table=table,
+        names=sql.SQL(", ").join(names),
+        selects=sql.SQL(", ").join(selects),
+        arrays=sql.SQL(", ").join(arrays),
+        updates=sql.SQL(", ").join(updates),
+    )
+
+
+def dump_json(value: Any) -> str | None:
+    """jsonb parameter text; None is SQL NULL (not JSON null)."""
+    return None if value is None else json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+# -- helpers shared by the handlers ------------------------------------------------------------
+
+
+def require(row: Row | None, event: RecordedEvent) -> Row:
+    """The existing row, or an error naming the event that arrived before its aggregate did."""
+    if row is None:
+        raise UnexpectedEventError(
+            f"{event.event_type} at position {event.position} is for {event.aggregate_type} "
+            f"{event.originator_id}, which has no row: its creation event was never projected"
+        )
+    return row
+
+
+def touched(row: Row, event: RecordedEvent) -> Row:
+    """A copy of `row` stamped with the event's time and aggregate version."""
+    new = dict(row)
+    new["updated_at"] = event.occurred_at
+    new["version"] = event.originator_version
+    return new
+
+
+def parse_time(value: object) -> datetime | None:
+    """An ISO-8601 string from an event as an aware datetime (naive means UTC); None stays None."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            raise UnexpectedEventError(f"{value!r} is not an ISO-8601 date-time") from None
+    else:
+        raise UnexpectedEventError(f"{value!r} is not an ISO-8601 date-time")
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def id_text(value: object) -> str | None:
+    """An id carried by an event, as text; UUIDs in their canonical form so filters match."""
+    if value is None or value == "":
+        return None
+    text = str(value).strip()
+    try:
+        return str(UUID(text))
+    except ValueError:
+        return text
+
+
+def error_text(value: object) -> str | None:
+    """Errors are shown to people: keep strings, render anything structured as JSON."""
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, default=str)
