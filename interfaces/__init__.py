@@ -1,0 +1,1 @@
+"""HTTP API, the bytedash CLI, settings and logging: the edges of the system."""

