@@ -183,8 +183,9 @@ class EmbeddedTemporal:
                     f"the Temporal dev server exited with {self._process.returncode}; "
                     f"see {self.log_file}"
                 )
-            with contextlib.suppress(OSError), socket.create_connection(
-                ("127.0.0.1", self.port), timeout=0.5
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5),
             ):
                 return self.address
             time.sleep(0.1)

@@ -1,0 +1,140 @@
+"""The app factory: the API's composition root.
+
+`create_app` builds everything the app needs (pool, token verifier, metrics, routers) from
+`Settings`; its lifespan opens the pool and connects Temporal on start-up and closes them on
+shutdown. Nothing is created at import time, so tests build as many apps as they like, and
+`bytedash api` / `bytedash up` build exactly one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as package_version
+from typing import Any
+
+import structlog
+from fastapi import FastAPI
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool
+from starlette.concurrency import run_in_threadpool
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+from interfaces.api.auth import TokenVerifier
+from interfaces.api.context import ApiContext
+from interfaces.api.metrics import ApiMetrics
+from interfaces.api.middleware import MAX_BODY_BYTES, BodyLimitMiddleware, RequestContextMiddleware
+from interfaces.api.problems import install_problem_handlers
+from interfaces.api.routers import contacts, definitions, executions, health, tasks
+from interfaces.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+# Connections for reads: sync endpoints run on Starlette's thread pool (40 threads), and most
+# requests hold a connection for a millisecond or two.
+POOL_MAX_SIZE = 10
+
+DESCRIPTION = """
+Byte Dashboard: contacts tracked through multi-step processes.
+
+* **Auth**: `Authorization: Bearer <JWT>` with `sub`, `org_id`, `org_role`
+  (`owner|admin|member|viewer`). Viewers read; members also act on contacts and tasks;
+  admins and owners also manage definitions.
+* **Errors**: `application/problem+json` (RFC 9457); validation errors list each bad field
+  in `errors`. Ids that are not UUIDs, missing ids and other orgs' ids all answer 404.
+* **Commands** answer `202 {"workflow_id", "id"}`; `?wait=true` answers with the resource
+  once it is visible in the read side (`201`/`200`, bounded by `wait_timeout`, else `504`).
+  `Idempotency-Key` makes a retried command run once.
+* **Lists**: `?limit=` (1 to 200, default 50) and `?cursor=`; `{"items", "next_cursor"}`.
+"""
+
+
+def _version() -> str:
+    try:
+        return package_version("bytedash")
+    except PackageNotFoundError:
+        return "0.0.0"
+
+
+def create_app(settings: Settings, *, temporal_client: Client | None = None) -> FastAPI:
+    """The API for `settings`; `temporal_client` replaces connecting to TEMPORAL_ADDRESS."""
+    if not settings.database_url:
+        raise ValueError("the API needs DATABASE_URL")
+    if temporal_client is None and not settings.temporal_address:
+        raise ValueError("the API needs TEMPORAL_ADDRESS (or an injected Temporal client)")
+    verifier = TokenVerifier(
+        secret=settings.jwt_secret(),
+        jwks_url=settings.auth_jwks_url,
+        issuer=settings.auth_issuer,
+        audience=settings.auth_audience,
+    )
+    pool: ConnectionPool[Any] = ConnectionPool(
+        settings.database_url,
+        min_size=1,
+        max_size=POOL_MAX_SIZE,
+        kwargs={"row_factory": dict_row, "application_name": "bytedash-api"},
+        open=False,
+        name="bytedash-api",
+    )
+    metrics = ApiMetrics(pool)
+    context = ApiContext(
+        settings=settings,
+        pool=pool,
+        verifier=verifier,
+        metrics=metrics,
+        temporal=temporal_client,
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Not waiting for connections: the API starts (and /healthz answers) even while
+        # Postgres is still coming up; /readyz tells when it can serve.
+        pool.open(wait=False)
+        if context.temporal is None:
+            assert settings.temporal_address is not None
+            context.temporal = await Client.connect(
+                settings.temporal_address,
+                namespace=settings.temporal_namespace,
+                data_converter=pydantic_data_converter,
+                lazy=True,
+            )
+        log.info(
+            "api.started",
+            temporal_namespace=settings.temporal_namespace,
+            task_queue=settings.temporal_task_queue,
+            auth="jwks" if verifier.uses_jwks else "hs256",
+        )
+        try:
+            yield
+        finally:
+            await run_in_threadpool(pool.close)
+            log.info("api.stopped")
+
+    app = FastAPI(
+        title="Byte Dashboard API",
+        version=_version(),
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.api = context
+    install_problem_handlers(app)
+    # Added innermost first: the request context wraps everything, the body limit sits inside.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=MAX_BODY_BYTES)
+    app.add_middleware(RequestContextMiddleware, metrics=metrics)
+
+    # Each resource router carries the /api/v1 prefix itself, so that a matched route's path
+    # is the full template the metrics and access log label requests with.
+    for router in (
+        health.router,
+        contacts.router,
+        tasks.router,
+        executions.router,
+        definitions.router,
+    ):
+        app.include_router(router)
+    return app

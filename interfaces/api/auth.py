@@ -1,0 +1,196 @@
+"""Bearer tokens: who is calling, for which org, with which role.
+
+Two ways to sign, chosen by the token's ``alg``: HS256 with ``AUTH_JWT_SECRET`` (development and
+`bytedash token`), and RS256 with keys from ``AUTH_JWKS_URL`` (production, Clerk-compatible),
+whose ``iss`` and ``aud`` are checked when configured. Each path accepts only its own algorithm,
+so a token cannot pick a weaker check by naming another ``alg``.
+
+Claims: ``sub``, ``org_id``, ``org_role`` (``owner|admin|member|viewer``, or Clerk's
+``org:admin`` form), and ``exp``, which is required. Clerk's v2 session tokens carry the org as
+``o: {id, rol}``; both forms are read.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import jwt
+
+Role = Literal["owner", "admin", "member", "viewer"]
+ROLES: tuple[Role, ...] = ("owner", "admin", "member", "viewer")
+# Roles that act on work (contacts, tasks, executions) and roles that manage definitions.
+WORK_ROLES: frozenset[Role] = frozenset({"owner", "admin", "member"})
+MANAGER_ROLES: frozenset[Role] = frozenset({"owner", "admin"})
+
+HS_ALGORITHM = "HS256"
+JWKS_ALGORITHMS = ("RS256",)
+# Clock skew tolerated on exp/nbf/iat between the token issuer and this server.
+LEEWAY_SECONDS = 30
+# How long fetched signing keys are trusted before the JWKS is read again.
+JWKS_CACHE_SECONDS = 300
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated caller. Every query and command is scoped to `org_id`."""
+
+    user_id: str
+    org_id: str
+    role: Role
+
+    @property
+    def actor(self) -> str:
+        """How events name this caller (`actor` metadata)."""
+        return f"user:{self.user_id}"
+
+    @property
+    def can_work(self) -> bool:
+        return self.role in WORK_ROLES
+
+    @property
+    def can_manage(self) -> bool:
+        return self.role in MANAGER_ROLES
+
+
+class AuthenticationError(Exception):
+    """The request carries no usable credentials: answered 401 with a reason."""
+
+
+class KeySourceUnavailableError(Exception):
+    """The JWKS could not be fetched: not the caller's fault, answered 503."""
+
+
+class TokenVerifier:
+    """Checks bearer tokens against the configured secret and/or JWKS.
+
+    The JWKS client caches keys (and refetches on an unknown ``kid``), so a steady stream of
+    requests costs no network calls. `verify` may block on that fetch: call it off the event loop.
+    """
+
+    def __init__(
+        self,
+        *,
+        secret: str | None,
+        jwks_url: str | None = None,
+        issuer: str | None = None,
+        audience: str | None = None,
+    ) -> None:
+        if secret is None and jwks_url is None:
+            raise ValueError("a token verifier needs an HS256 secret or a JWKS URL")
+        self._secret = secret
+        self._issuer = issuer
+        self._audience = audience
+        self._jwks = (
+            jwt.PyJWKClient(jwks_url, cache_keys=True, lifespan=JWKS_CACHE_SECONDS, timeout=5)
+            if jwks_url
+            else None
+        )
+
+    @property
+    def uses_jwks(self) -> bool:
+        return self._jwks is not None
+
+    def verify(self, token: str) -> Principal:
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError:
+            raise AuthenticationError("The bearer token is not a well-formed JWT.") from None
+        algorithm = header.get("alg")
+        key: Any
+        check_issuer_and_audience = False
+        if algorithm == HS_ALGORITHM and self._secret is not None:
+            key = self._secret
+        elif algorithm in JWKS_ALGORITHMS and self._jwks is not None:
+            key = self._signing_key(token)
+            check_issuer_and_audience = True
+        else:
+            raise AuthenticationError(f"Tokens signed with {algorithm!r} are not accepted here.")
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                key,
+                algorithms=[str(algorithm)],
+                issuer=self._issuer if check_issuer_and_audience else None,
+                audience=self._audience if check_issuer_and_audience else None,
+                leeway=LEEWAY_SECONDS,
+                options={
+                    "require": ["exp", "sub"],
+                    "verify_aud": check_issuer_and_audience and self._audience is not None,
+                    "verify_iss": check_issuer_and_audience and self._issuer is not None,
+                },
+            )
+        except jwt.ExpiredSignatureError:
+            raise AuthenticationError("The bearer token has expired.") from None
+        except jwt.InvalidSignatureError:
+            raise AuthenticationError("The bearer token's signature is not valid.") from None
+        except jwt.InvalidAudienceError:
+            raise AuthenticationError("The bearer token is meant for another audience.") from None
+        except jwt.InvalidIssuerError:
+            raise AuthenticationError("The bearer token comes from an unknown issuer.") from None
+        except jwt.MissingRequiredClaimError as e:
+            raise AuthenticationError(f"The bearer token has no {e.claim!r} claim.") from None
+        except jwt.PyJWTError as e:
+            raise AuthenticationError(f"The bearer token is not valid: {e}.") from None
+        return principal_from_claims(claims)
+
+    def _signing_key(self, token: str) -> Any:
+        assert self._jwks is not None
+        try:
+            return self._jwks.get_signing_key_from_jwt(token).key
+        except jwt.PyJWKClientConnectionError as e:
+            raise KeySourceUnavailableError(str(e)) from None
+        except jwt.PyJWTError:
+            raise AuthenticationError(
+                "The bearer token is signed with a key this server does not know."
+            ) from None
+
+
+def principal_from_claims(claims: Mapping[str, Any]) -> Principal:
+    """The caller named by verified `claims`; AuthenticationError when a claim is missing."""
+    org = claims.get("o") if isinstance(claims.get("o"), Mapping) else {}
+    assert isinstance(org, Mapping)
+    user_id = claims.get("sub")
+    org_id = claims.get("org_id", org.get("id"))
+    raw_role = claims.get("org_role", org.get("rol"))
+    if not isinstance(user_id, str) or not user_id.strip():
+        raise AuthenticationError("The bearer token has no 'sub' claim.")
+    if not isinstance(org_id, str) or not org_id.strip():
+        raise AuthenticationError("The bearer token has no 'org_id' claim.")
+    role = normalise_role(raw_role)
+    if role is None:
+        raise AuthenticationError(
+            f"The bearer token's 'org_role' {raw_role!r} is not one of {', '.join(ROLES)}."
+        )
+    return Principal(user_id=user_id, org_id=org_id, role=role)
+
+
+def normalise_role(value: object) -> Role | None:
+    """``admin`` and Clerk's ``org:admin`` are the same role; anything unknown is None."""
+    if not isinstance(value, str):
+        return None
+    name = value.removeprefix("org:")
+    for role in ROLES:
+        if role == name:
+            return role
+    return None
+
+
+def issue_dev_token(secret: str, org: str, role: str, user: str, ttl: int = 24 * 3600) -> str:
+    """An HS256 token the API accepts when it shares `secret` (``bytedash token``)."""
+    if normalise_role(role) is None:
+        raise ValueError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
+    if ttl <= 0:
+        raise ValueError("ttl must be a positive number of seconds")
+    now = int(time.time())
+    claims = {
+        "sub": user,
+        "org_id": org,
+        "org_role": role,
+        "iat": now,
+        "exp": now + ttl,
+        "iss": "bytedash-dev",
+    }
+    return jwt.encode(claims, secret, algorithm=HS_ALGORITHM)

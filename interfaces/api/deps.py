@@ -1,0 +1,163 @@
+"""Dependencies of the routes, as ``Annotated`` aliases: `Db`, `Caller`, `WorkActor`…
+
+Role guards are dependencies too, so a route states who may call it in its signature, and
+FastAPI checks the caller before it validates the body (a viewer's command is a 403 whatever
+it carries).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated, Any
+
+import structlog
+from fastapi import Depends, Header, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from psycopg import Connection
+from starlette.concurrency import run_in_threadpool
+
+from interfaces.api.auth import (
+    AuthenticationError,
+    KeySourceUnavailableError,
+    Principal,
+)
+from interfaces.api.commands import DEFAULT_WAIT_TIMEOUT, CommandGateway, Wait
+from interfaces.api.context import ApiContext
+from interfaces.api.problems import FORBIDDEN, UNAUTHENTICATED, UNAVAILABLE, ProblemError
+from projections.queries import MAX_LIMIT
+
+# The OpenAPI security scheme (the "Authorize" button of /docs); checking is done below, so
+# that every failure is a problem document rather than FastAPI's plain 403.
+_bearer_scheme = HTTPBearer(auto_error=False, description="A JWT: `bytedash token` in development")
+
+
+def get_context(request: Request) -> ApiContext:
+    context: ApiContext = request.app.state.api
+    return context
+
+
+Context = Annotated[ApiContext, Depends(get_context)]
+
+
+def get_db(context: Context) -> Iterator[Connection[Any]]:
+    """A pooled connection for one request's reads, returned to the pool afterwards."""
+    with context.pool.connection() as conn:
+        yield conn
+
+
+Db = Annotated[Connection[Any], Depends(get_db)]
+
+
+def _unauthenticated(detail: str, error: str | None = "invalid_token") -> ProblemError:
+    challenge = "Bearer" if error is None else f'Bearer error="{error}"'
+    return ProblemError(
+        401,
+        detail,
+        type_=UNAUTHENTICATED,
+        title="Unauthenticated",
+        headers={"WWW-Authenticate": challenge},
+    )
+
+
+async def current_principal(
+    request: Request,
+    context: Context,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer_scheme)],
+) -> Principal:
+    """The verified caller; binds org and user to the log context of the rest of the request."""
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise _unauthenticated(
+            "This endpoint needs an 'Authorization: Bearer <token>' header.", error=None
+        )
+    verifier = context.verifier
+    try:
+        if verifier.uses_jwks:  # may fetch the JWKS: keep blocking I/O off the event loop
+            principal = await run_in_threadpool(verifier.verify, credentials.credentials)
+        else:
+            principal = verifier.verify(credentials.credentials)
+    except AuthenticationError as e:
+        raise _unauthenticated(str(e)) from None
+    except KeySourceUnavailableError:
+        raise ProblemError(
+            503,
+            "The signing keys cannot be fetched right now; try again shortly.",
+            type_=UNAVAILABLE,
+            headers={"Retry-After": "5"},
+        ) from None
+    request.state.principal = principal
+    structlog.contextvars.bind_contextvars(org_id=principal.org_id, user_id=principal.user_id)
+    return principal
+
+
+Caller = Annotated[Principal, Depends(current_principal)]
+
+
+def _forbidden(principal: Principal, what: str) -> ProblemError:
+    return ProblemError(
+        403,
+        f"The {principal.role} role cannot {what}.",
+        type_=FORBIDDEN,
+        title="Forbidden",
+    )
+
+
+def require_worker(principal: Caller) -> Principal:
+    """Members, admins and owners act on work: contacts, tasks, executions."""
+    if not principal.can_work:
+        raise _forbidden(principal, "change contacts, tasks or executions")
+    return principal
+
+
+def require_manager(principal: Caller) -> Principal:
+    """Admins and owners also manage workflow definitions."""
+    if not principal.can_manage:
+        raise _forbidden(principal, "manage workflow definitions")
+    return principal
+
+
+WorkActor = Annotated[Principal, Depends(require_worker)]
+DefinitionManager = Annotated[Principal, Depends(require_manager)]
+
+# Lists: contract.md "Lists".
+Limit = Annotated[
+    int, Query(ge=1, le=MAX_LIMIT, description=f"Items per page (at most {MAX_LIMIT}).")
+]
+Cursor = Annotated[
+    str | None,
+    Query(max_length=512, description="The `next_cursor` of the previous page, unchanged."),
+]
+
+
+def get_commands(context: Context) -> CommandGateway:
+    return CommandGateway(context)
+
+
+Commands = Annotated[CommandGateway, Depends(get_commands)]
+
+
+def wait_option(
+    wait: Annotated[
+        bool,
+        Query(description="Answer once the change is visible in the read side, with the resource."),
+    ] = False,
+    wait_timeout: Annotated[
+        float,
+        Query(gt=0, le=30, description="Seconds `wait=true` waits at most before a 504."),
+    ] = DEFAULT_WAIT_TIMEOUT,
+) -> Wait:
+    return Wait(enabled=wait, timeout=wait_timeout)
+
+
+# Commands: read-your-writes (`?wait=true&wait_timeout=5`) and idempotency.
+WaitOption = Annotated[Wait, Depends(wait_option)]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        pattern=r"^[\x21-\x7e]+$",
+        description="Repeating a command with the same key returns the first result; "
+        "the command runs once.",
+    ),
+]

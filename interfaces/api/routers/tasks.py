@@ -1,0 +1,167 @@
+"""``/tasks`` and ``/me/tasks``: list, read, create (assign), update (PATCH)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+
+from interfaces.api.commands import ReadBack, change_target, command_meta, creation_target
+from interfaces.api.deps import (
+    Caller,
+    Commands,
+    Cursor,
+    Db,
+    IdempotencyKey,
+    Limit,
+    WaitOption,
+    WorkActor,
+)
+from interfaces.api.routers.common import API_PREFIX, COMMAND_RESPONSES, not_found, path_of
+from interfaces.api.schemas.tasks import (
+    TaskCreate,
+    TaskPublic,
+    TasksPage,
+    TaskStatus,
+    TaskUpdate,
+)
+from projections.queries import get_task, list_my_tasks, list_tasks
+from projections.queries.pagination import DEFAULT_LIMIT, as_uuid
+from worker.contracts import TASK_COMMAND_WORKFLOW, TaskCommand
+
+router = APIRouter(prefix=API_PREFIX, tags=["tasks"])
+
+Assignee = Annotated[str | None, Query(max_length=200, description="`user:<id>` or `role:<name>`.")]
+IdFilter = Annotated[str | None, Query(max_length=100)]
+
+
+@router.get("/tasks", name="list_tasks")
+def list_tasks_route(
+    caller: Caller,
+    db: Db,
+    status: TaskStatus | None = None,
+    assigned_to: Assignee = None,
+    execution_id: IdFilter = None,
+    contact_id: IdFilter = None,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+) -> TasksPage:
+    page = list_tasks(
+        db,
+        caller.org_id,
+        status=status,
+        assigned_to=assigned_to,
+        execution_id=execution_id,
+        contact_id=contact_id,
+        limit=limit,
+        cursor=cursor,
+    )
+    return TasksPage.model_validate({"items": page.items, "next_cursor": page.next_cursor})
+
+
+@router.get("/me/tasks", name="list_my_tasks")
+def list_my_tasks_route(
+    caller: Caller,
+    db: Db,
+    status: TaskStatus | None = None,
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Cursor = None,
+) -> TasksPage:
+    """Tasks assigned to ``user:<sub>`` or to the caller's role (``role:<org_role>``)."""
+    page = list_my_tasks(
+        db,
+        caller.org_id,
+        caller.user_id,
+        [caller.role],
+        status=status,
+        limit=limit,
+        cursor=cursor,
+    )
+    return TasksPage.model_validate({"items": page.items, "next_cursor": page.next_cursor})
+
+
+@router.get("/tasks/{task_id}", name="get_task")
+def get_task_route(task_id: str, caller: Caller, db: Db) -> TaskPublic:
+    row = get_task(db, caller.org_id, task_id)
+    if row is None:
+        raise not_found("task", task_id)
+    return TaskPublic.model_validate(row)
+
+
+@router.post(
+    "/tasks",
+    name="create_task",
+    status_code=202,
+    response_model=None,
+    responses={**COMMAND_RESPONSES, 201: {"model": TaskPublic}},
+)
+async def create_task_route(
+    body: TaskCreate,
+    caller: WorkActor,
+    request: Request,
+    commands: Commands,
+    wait: WaitOption,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    target = creation_target("task", caller, idempotency_key)
+    command = TaskCommand(
+        meta=command_meta(request, caller),
+        action="assign",
+        task_id=target.resource_id,
+        changes=body.model_dump(mode="json"),
+    )
+    return await commands.execute(
+        workflow=TASK_COMMAND_WORKFLOW,
+        command=command,
+        target=target,
+        wait=wait,
+        read_back=_read_back(request, caller.org_id, target.resource_id),
+        created=True,
+    )
+
+
+@router.patch(
+    "/tasks/{task_id}",
+    name="update_task",
+    status_code=202,
+    response_model=None,
+    responses={**COMMAND_RESPONSES, 200: {"model": TaskPublic}},
+)
+async def update_task_route(
+    task_id: str,
+    body: TaskUpdate,
+    caller: WorkActor,
+    request: Request,
+    commands: Commands,
+    wait: WaitOption,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    key = as_uuid(task_id)
+    if key is None:
+        raise not_found("task", task_id)
+    task_id = str(key)
+    target = change_target("task", "update", caller, task_id, idempotency_key)
+    command = TaskCommand(
+        meta=command_meta(request, caller),
+        action="update",
+        task_id=task_id,
+        changes=body.model_dump(mode="json", exclude_unset=True),
+    )
+    return await commands.execute(
+        workflow=TASK_COMMAND_WORKFLOW,
+        command=command,
+        target=target,
+        wait=wait,
+        read_back=_read_back(request, caller.org_id, task_id),
+        created=False,
+    )
+
+
+def _read_back(request: Request, org_id: str, task_id: str) -> ReadBack:
+    return ReadBack(
+        projection="tasks",
+        read=lambda conn: get_task(conn, org_id, task_id),
+        public=TaskPublic,
+        location=path_of(request, "get_task", task_id=task_id),
+    )

@@ -1,0 +1,230 @@
+"""The ``bytedash`` command line: one program, one subcommand per process or admin task.
+
+argparse rather than a CLI framework: the commands are few and flat, and argparse's error
+messages already name the bad option. Every command builds its objects here (the composition
+root for processes) from ``Settings``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import structlog
+
+from interfaces.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+ROLES = ("owner", "admin", "member", "viewer")
+
+
+class CommandLineError(Exception):
+    """A problem the user can fix; printed as one line, exit code 2."""
+
+
+def _settings() -> Settings:
+    from interfaces.logging import configure_logging
+
+    try:
+        settings = Settings()
+    except ValueError as e:
+        raise CommandLineError(f"configuration: {e}") from None
+    configure_logging(settings.log_format)
+    return settings
+
+
+def _database_url(settings: Settings) -> str:
+    if settings.database_url:
+        return settings.database_url
+    from interfaces.embedded import EmbeddedPostgres
+
+    # No DATABASE_URL: use the embedded server of `bytedash up`'s data folder.
+    return EmbeddedPostgres(settings.data_dir).start()
+
+
+def _temporal_address(settings: Settings) -> str:
+    return settings.temporal_address or "127.0.0.1:7233"
+
+
+def _stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+
+    def handler(signum: int, frame: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+    return stop
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from interfaces.embedded import AlreadyRunningError, EmbeddedStartError
+    from interfaces.up import run_up
+
+    try:
+        return run_up(_settings())
+    except (AlreadyRunningError, EmbeddedStartError) as e:
+        raise CommandLineError(str(e)) from None
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from migrations import apply_migrations
+
+    applied = apply_migrations(_database_url(_settings()))
+    if applied:
+        for migration in applied:
+            print(f"applied {migration.version:04d}_{migration.name}")
+    else:
+        print("nothing to apply: the database is up to date")
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from worker.main import run_worker
+
+    settings = _settings()
+    database_url = _database_url(settings)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await run_worker(
+            database_url=database_url,
+            temporal_address=_temporal_address(settings),
+            namespace=settings.temporal_namespace,
+            task_queue=settings.temporal_task_queue,
+            stop=stop,
+        )
+
+    asyncio.run(main())
+    return 0
+
+
+def cmd_projector(args: argparse.Namespace) -> int:
+    from projections import Projector, default_projections, projection_named
+
+    settings = _settings()
+    try:
+        chosen = [projection_named(args.only)] if args.only else default_projections()
+    except KeyError as e:
+        raise CommandLineError(str(e.args[0])) from None
+    stop = _stop_on_signals()
+    with Projector(_database_url(settings), chosen) as projector:
+        log.info("projector.started", projections=[p.name for p in chosen])
+        projector.run_forever(stop)
+    return 0
+
+
+def cmd_api(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from interfaces.api.app import create_app
+
+    settings = _settings()
+    settings = settings.model_copy(
+        update={
+            "database_url": _database_url(settings),
+            "temporal_address": _temporal_address(settings),
+        }
+    )
+    uvicorn.run(
+        create_app(settings), host=settings.api_host, port=settings.api_port, log_config=None
+    )
+    return 0
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    from interfaces.api.auth import issue_dev_token
+
+    settings = _settings()
+    secret = settings.jwt_secret()
+    if secret is None:
+        raise CommandLineError(
+            "no AUTH_JWT_SECRET is configured: dev tokens need the HS256 secret the API checks"
+        )
+    user = args.user or f"dev-{args.role}"
+    print(issue_dev_token(secret, org=args.org, role=args.role, user=user, ttl=args.ttl))
+    return 0
+
+
+def cmd_projections_status(args: argparse.Namespace) -> int:
+    import psycopg
+    from psycopg.rows import dict_row
+
+    from projections.queries.status import projection_status
+
+    with psycopg.connect(_database_url(_settings()), row_factory=dict_row) as conn:
+        rows = projection_status(conn, args.name)
+    if args.name and not rows:
+        raise CommandLineError(f"no projection named {args.name!r}")
+    if args.json:
+        print(json.dumps(rows, default=str, indent=2))
+        return 0
+    print(f"{'projection':<14}{'position':>10}{'head':>10}{'lag':>8}{'lag s':>9}  state")
+    for row in rows:
+        lag_seconds = row.get("lag_seconds")
+        print(
+            f"{row['name']:<14}{row['position']:>10}{row['head']:>10}{row['lag_events']:>8}"
+            f"{(f'{lag_seconds:.1f}' if lag_seconds is not None else '-'):>9}  {row['status']}"
+            + (f"  ({row['last_error']})" if row.get("last_error") else "")
+        )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bytedash", description="Byte Dashboard backend: processes and admin tooling."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sub.add_parser("up", help="the whole stack in the foreground (embedded defaults)").set_defaults(
+        func=cmd_up
+    )
+    sub.add_parser("migrate", help="apply pending migrations (idempotent)").set_defaults(
+        func=cmd_migrate
+    )
+    sub.add_parser("worker", help="the Temporal worker alone").set_defaults(func=cmd_worker)
+    projector = sub.add_parser("projector", help="the projector process alone")
+    projector.add_argument("--only", metavar="NAME", help="run one projection only")
+    projector.set_defaults(func=cmd_projector)
+    sub.add_parser("api", help="the HTTP API alone").set_defaults(func=cmd_api)
+
+    token = sub.add_parser("token", help="print a development bearer token")
+    token.add_argument("--org", required=True, help="the org_id claim")
+    token.add_argument("--role", required=True, choices=ROLES, help="the org_role claim")
+    token.add_argument("--user", help="the sub claim (default dev-<role>)")
+    token.add_argument("--ttl", type=int, default=24 * 3600, help="seconds until expiry")
+    token.set_defaults(func=cmd_token)
+
+    projections = sub.add_parser("projections", help="admin tooling for the read models")
+    psub = projections.add_subparsers(dest="action", required=True, metavar="ACTION")
+    status = psub.add_parser("status", help="position, head, lag and state of each projection")
+    status.add_argument("name", nargs="?", help="one projection only")
+    status.add_argument("--json", action="store_true", help="print JSON")
+    status.set_defaults(func=cmd_projections_status)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        result: int = args.func(args)
+    except CommandLineError as e:
+        print(f"bytedash: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

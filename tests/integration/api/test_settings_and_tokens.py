@@ -1,0 +1,97 @@
+"""Configuration and token rules that need no running stack."""
+
+from __future__ import annotations
+
+import time
+
+import jwt
+import pytest
+from pydantic import ValidationError
+
+from interfaces.api.auth import (
+    AuthenticationError,
+    TokenVerifier,
+    issue_dev_token,
+    principal_from_claims,
+)
+from interfaces.settings import DEV_JWT_SECRET, Settings
+
+STRONG = "a-production-secret-that-is-long-enough-0123456789"
+
+
+def settings(**values: object) -> Settings:
+    return Settings.model_validate(values)
+
+
+def test_development_falls_back_to_the_dev_secret_so_cli_tokens_work() -> None:
+    dev = settings(env="development", auth_jwt_secret=None)
+    verifier = TokenVerifier(secret=dev.jwt_secret())
+
+    token = issue_dev_token(dev.jwt_secret() or "", org="org_1", role="viewer", user="ann", ttl=60)
+
+    principal = verifier.verify(token)
+    assert dev.jwt_secret() == DEV_JWT_SECRET
+    assert (principal.user_id, principal.org_id, principal.role) == ("ann", "org_1", "viewer")
+    assert principal.actor == "user:ann"
+    assert dev.log_format == "console"
+
+
+@pytest.mark.parametrize("secret", [None, DEV_JWT_SECRET, "secret", "short-but-not-known"])
+def test_production_refuses_a_missing_or_development_secret(secret: str | None) -> None:
+    with pytest.raises(ValidationError, match="production"):
+        settings(env="production", auth_jwt_secret=secret, auth_jwks_url=None)
+
+
+def test_production_accepts_a_jwks_or_a_strong_secret() -> None:
+    with_jwks = settings(env="production", auth_jwt_secret=None, auth_jwks_url="https://x/jwks")
+    with_secret = settings(env="production", auth_jwt_secret=STRONG, auth_jwks_url=None)
+
+    assert with_jwks.jwt_secret() is None
+    assert with_secret.jwt_secret() == STRONG
+    assert with_jwks.log_format == "json"
+
+
+def test_settings_read_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://db/x")
+    monkeypatch.setenv("TEMPORAL_TASK_QUEUE", "q1")
+    monkeypatch.setenv("API_PORT", "9000")
+    monkeypatch.setenv("BYTEDASH_ENV", "production")
+    monkeypatch.setenv("AUTH_JWT_SECRET", STRONG)
+    monkeypatch.setenv("BYTEDASH_DATA_DIR", "/tmp/bd")
+    monkeypatch.setenv("LOG_FORMAT", "console")
+
+    loaded = Settings(_env_file=None)
+
+    assert (loaded.database_url, loaded.temporal_task_queue, loaded.api_port) == (
+        "postgresql://db/x",
+        "q1",
+        9000,
+    )
+    assert loaded.env == "production"
+    assert str(loaded.data_dir) == "/tmp/bd"
+    assert loaded.log_format == "console"
+    assert loaded.temporal_namespace == "default"
+
+
+def test_clerk_v2_org_claims_are_read() -> None:
+    principal = principal_from_claims({"sub": "user_9", "o": {"id": "org_c", "rol": "admin"}})
+
+    assert (principal.org_id, principal.role) == ("org_c", "admin")
+    assert principal.can_manage
+
+
+def test_a_token_signed_with_another_secret_is_refused() -> None:
+    verifier = TokenVerifier(secret=STRONG)
+    token = jwt.encode(
+        {"sub": "u", "org_id": "o", "org_role": "member", "exp": int(time.time()) + 60},
+        STRONG[::-1],
+        algorithm="HS256",
+    )
+
+    with pytest.raises(AuthenticationError, match="signature"):
+        verifier.verify(token)
+
+
+def test_dev_tokens_refuse_unknown_roles() -> None:
+    with pytest.raises(ValueError, match="role"):
+        issue_dev_token(STRONG, org="o", role="root", user="u")
