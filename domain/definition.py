@@ -55,12 +55,22 @@ class WorkflowDefinition(Aggregate):
         def apply(self, aggregate: WorkflowDefinition) -> None:
             aggregate._active = False
 
+    class WebhookSecretRotated(Aggregate.Event):
+        """Only the secret's generation is recorded: the secret itself is derived from a server
+        key and this number, so it appears in no event, table or log."""
+
+        generation: int
+
+        def apply(self, aggregate: WorkflowDefinition) -> None:
+            aggregate._webhook_secret_generation = self.generation
+
     def __init__(self, *, org_id: str) -> None:
         # Called with the Created event's attributes, both when created and when rebuilt.
         self._org_id = org_id
         self._versions: dict[int, dict[str, Any]] = {}
         self._current_version = 0
         self._active = False
+        self._webhook_secret_generation = 1
 
     # -- commands ------------------------------------------------------------------------------
 
@@ -101,7 +111,19 @@ class WorkflowDefinition(Aggregate):
         self.trigger_event(self.Deactivated, timestamp=timestamp)
         return True
 
+    def rotate_webhook_secret(self, *, at: datetime) -> int:
+        """Retire the current webhook secret; returns the new generation (the old one stops
+        verifying at once)."""
+        timestamp = utc(at)
+        generation = self._webhook_secret_generation + 1
+        self.trigger_event(self.WebhookSecretRotated, timestamp=timestamp, generation=generation)
+        return generation
+
     # -- state ---------------------------------------------------------------------------------
+
+    @property
+    def webhook_secret_generation(self) -> int:
+        return self._webhook_secret_generation
 
     @property
     def org_id(self) -> str:

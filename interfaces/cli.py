@@ -102,6 +102,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
             temporal_address=_temporal_address(settings),
             namespace=settings.temporal_namespace,
             task_queue=settings.temporal_task_queue,
+            smtp_url=settings.smtp_url,
             stop=stop,
         )
 
@@ -110,17 +111,34 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_projector(args: argparse.Namespace) -> int:
-    from projections import Projector, default_projections, projection_named
+    from interfaces.triggers import NAME as TRIGGERS
+    from interfaces.triggers import TemporalStarter, TriggerFollower
+    from projections import Projection, Projector, default_projections, projection_named
 
     settings = _settings()
+    chosen: list[Projection] = []
+    starter: TemporalStarter | None = None
     try:
-        chosen = [projection_named(args.only)] if args.only else default_projections()
+        if args.only and args.only != TRIGGERS:
+            chosen = [projection_named(args.only)]
+        elif not args.only:
+            chosen = default_projections()
     except KeyError as e:
-        raise CommandLineError(str(e.args[0])) from None
+        raise CommandLineError(f"{e.args[0]}, {TRIGGERS}") from None
+    if args.only in (None, TRIGGERS):
+        # The record-trigger follower starts executions, so it needs Temporal.
+        starter = TemporalStarter(
+            _temporal_address(settings), settings.temporal_namespace, settings.temporal_task_queue
+        )
+        chosen.append(TriggerFollower(starter))
     stop = _stop_on_signals()
-    with Projector(_database_url(settings), chosen) as projector:
-        log.info("projector.started", projections=[p.name for p in chosen])
-        projector.run_forever(stop)
+    try:
+        with Projector(_database_url(settings), chosen) as projector:
+            log.info("projector.started", projections=[p.name for p in chosen])
+            projector.run_forever(stop)
+    finally:
+        if starter is not None:
+            starter.close()
     return 0
 
 
@@ -194,7 +212,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub.add_parser("worker", help="the Temporal worker alone").set_defaults(func=cmd_worker)
     projector = sub.add_parser("projector", help="the projector process alone")
-    projector.add_argument("--only", metavar="NAME", help="run one projection only")
+    projector.add_argument(
+        "--only",
+        metavar="NAME",
+        help="run one projection only (or 'triggers', the record triggers)",
+    )
     projector.set_defaults(func=cmd_projector)
     sub.add_parser("api", help="the HTTP API alone").set_defaults(func=cmd_api)
 

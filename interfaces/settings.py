@@ -21,8 +21,12 @@ Environment = Literal["development", "production"]
 # The HS256 secret used when development runs without AUTH_JWT_SECRET, so that `bytedash token`
 # and `bytedash api` agree out of the box. Public by design: refused in production.
 DEV_JWT_SECRET = "bytedash-development-secret-do-not-use-in-production"
+# The key webhook secrets are derived from when development runs without WEBHOOK_SECRET_KEY.
+DEV_WEBHOOK_KEY = "bytedash-development-webhook-key-do-not-use-in-production"
 # Secrets that anyone could guess; production refuses them as it refuses DEV_JWT_SECRET.
-KNOWN_DEV_SECRETS = frozenset({DEV_JWT_SECRET, "secret", "changeme", "change-me", "dev", "test"})
+KNOWN_DEV_SECRETS = frozenset(
+    {DEV_JWT_SECRET, DEV_WEBHOOK_KEY, "secret", "changeme", "change-me", "dev", "test"}
+)
 # RFC 7518 §3.2: an HS256 key must be at least as long as the hash output (32 bytes).
 MIN_SECRET_BYTES = 32
 
@@ -53,6 +57,8 @@ class Settings(BaseSettings):
     auth_issuer: str | None = None
     auth_audience: str | None = None
 
+    # Webhook secrets are HMAC(WEBHOOK_SECRET_KEY, definition id and generation): never stored.
+    webhook_secret_key: SecretStr | None = None
     smtp_url: str | None = None
     # None: JSON in production, console in development (resolved below).
     log_format: LogFormat | None = None
@@ -81,6 +87,12 @@ class Settings(BaseSettings):
                 f"(at least {MIN_SECRET_BYTES} bytes are needed); "
                 "it is refused when BYTEDASH_ENV=production"
             )
+        key = self.webhook_secret_key.get_secret_value() if self.webhook_secret_key else None
+        if key is None or key in KNOWN_DEV_SECRETS or len(key.encode()) < MIN_SECRET_BYTES:
+            raise ValueError(
+                f"BYTEDASH_ENV=production needs WEBHOOK_SECRET_KEY of at least {MIN_SECRET_BYTES} "
+                "bytes: every webhook secret is derived from it"
+            )
         if secret is None and not self.auth_jwks_url:
             raise ValueError(
                 "BYTEDASH_ENV=production needs AUTH_JWKS_URL (RS256) or a strong AUTH_JWT_SECRET; "
@@ -90,6 +102,12 @@ class Settings(BaseSettings):
     @property
     def is_production(self) -> bool:
         return self.env == "production"
+
+    def webhook_key(self) -> str:
+        """The key webhook secrets derive from (the development key outside production)."""
+        if self.webhook_secret_key is not None:
+            return self.webhook_secret_key.get_secret_value()
+        return DEV_WEBHOOK_KEY
 
     def jwt_secret(self) -> str | None:
         """The HS256 secret tokens are signed with: the configured one, else the development

@@ -18,6 +18,7 @@ import uvicorn
 
 from interfaces.embedded import DataDirLock, EmbeddedPostgres, EmbeddedTemporal
 from interfaces.settings import Settings
+from interfaces.triggers import TemporalStarter, TriggerFollower
 from migrations import apply_migrations
 from projections import Projector, default_projections
 from worker.main import run_worker
@@ -36,8 +37,14 @@ async def _serve(settings: Settings, database_url: str, temporal_address: str) -
     stop_projector = threading.Event()
 
     def project() -> None:
-        with Projector(database_url, default_projections()) as projector:
-            projector.run_forever(stop_projector)
+        starter = TemporalStarter(
+            temporal_address, settings.temporal_namespace, settings.temporal_task_queue
+        )
+        try:
+            with Projector(database_url, [*default_projections(), TriggerFollower(starter)]) as p:
+                p.run_forever(stop_projector)
+        finally:
+            starter.close()
 
     projector_thread = threading.Thread(target=project, name="projector", daemon=True)
     projector_thread.start()
@@ -47,6 +54,7 @@ async def _serve(settings: Settings, database_url: str, temporal_address: str) -
             temporal_address=temporal_address,
             namespace=settings.temporal_namespace,
             task_queue=settings.temporal_task_queue,
+            smtp_url=settings.smtp_url,
             stop=stop_worker,
         ),
         name="worker",

@@ -21,6 +21,7 @@ CREATED = "WorkflowDefinition.Created"
 VERSION_PUBLISHED = "WorkflowDefinition.VersionPublished"
 ACTIVATED = "WorkflowDefinition.Activated"
 DEACTIVATED = "WorkflowDefinition.Deactivated"
+WEBHOOK_SECRET_ROTATED = "WorkflowDefinition.WebhookSecretRotated"
 
 COLUMNS = (
     Column("id", "uuid"),
@@ -30,6 +31,7 @@ COLUMNS = (
     Column("current_version", "int4"),
     Column("is_active", "bool"),
     Column("active_version", "int4"),
+    Column("webhook_secret_generation", "int4"),
     Column("created_at", "timestamptz"),
     Column("updated_at", "timestamptz"),
     Column("version", "int4"),
@@ -59,6 +61,7 @@ def created(row: Row | None, event: RecordedEvent) -> Row:
         "current_version": None,
         "is_active": False,
         "active_version": None,
+        "webhook_secret_generation": 1,
         "created_at": event.occurred_at,
         "updated_at": event.occurred_at,
         "version": event.originator_version,
@@ -87,6 +90,12 @@ def deactivated(row: Row | None, event: RecordedEvent) -> Row:
     return new
 
 
+def webhook_secret_rotated(row: Row | None, event: RecordedEvent) -> Row:
+    new = touched(require(row, event), event)
+    new["webhook_secret_generation"] = int(event.data["generation"])
+    return new
+
+
 def version_row(org_id: str, event: RecordedEvent) -> Row:
     """The ``definition_versions`` row that a VersionPublished event adds."""
     data = event.data
@@ -108,6 +117,7 @@ HANDLERS = {
     VERSION_PUBLISHED: version_published,
     ACTIVATED: activated,
     DEACTIVATED: deactivated,
+    WEBHOOK_SECRET_ROTATED: webhook_secret_rotated,
 }
 
 

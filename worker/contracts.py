@@ -7,6 +7,7 @@ this module of the worker, so it never pulls workflow or activity code into the 
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -58,6 +59,20 @@ class DefinitionCommand(BaseModel):
     body: dict[str, Any] | None = None  # create and publish: the definition JSON
 
 
+class TaskStatusChanged(BaseModel):
+    """Signal `task_status_changed`: a task created by an execution changed status (seed 000,
+    Pattern 4). `version` is the task's aggregate version, so that two changes delivered out of
+    order still leave the execution with the latest one."""
+
+    execution_id: str
+    task_id: str
+    step_id: str | None = None
+    status: str
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    completed_at: str | None = None
+    version: int | None = None
+
+
 class CommandResult(BaseModel):
     """What a command workflow returns to a caller waiting on it."""
 
@@ -66,6 +81,9 @@ class CommandResult(BaseModel):
     # a caller that wants read-your-writes waits until projections pass it.
     position: int | None = None
     version: int | None = None  # definitions: the version the command produced
+    # Tasks: set when the command changed the status of a task that an execution created;
+    # TaskCommandWorkflow then signals that execution with it.
+    task_status_changed: TaskStatusChanged | None = None
 
 
 class CommandFailure(BaseModel):
@@ -78,3 +96,144 @@ class CommandFailure(BaseModel):
     message: str
     field: str | None = None
     problems: list[dict[str, Any]] = Field(default_factory=list)
+
+
+# -- the execution engine ----------------------------------------------------------------------
+
+EXECUTION_WORKFLOW = "ExecutionWorkflow"
+TASK_STATUS_CHANGED_SIGNAL = "task_status_changed"
+NAMED_SIGNAL = "signal"  # POST /executions/{id}/signals/{name}
+CANCEL_SIGNAL = "cancel"  # POST /executions/{id}/cancel (a Temporal cancel request works too)
+STATE_QUERY = "state"
+
+
+def execution_workflow_id(execution_id: str) -> str:
+    """The Temporal workflow id of an execution: one workflow per execution, found by id."""
+    return f"execution-{execution_id}"
+
+
+class NamedSignal(BaseModel):
+    """Signal `signal`: wakes a `wait_for_signal` step whose `signal` is `name`.
+
+    A signal that arrives before its step is reached is kept until that step runs.
+    """
+
+    name: str
+    payload: dict[str, Any] = Field(default_factory=dict)
+
+
+class CancelRequest(BaseModel):
+    """Signal `cancel`: cancels the execution (its open tasks too) and records why."""
+
+    reason: str | None = None
+    actor: str | None = None
+
+
+class TaskRef(BaseModel):
+    """A task the execution created, as the execution last heard of it."""
+
+    task_id: str
+    step_id: str
+    status: str = "todo"
+    title: str | None = None
+    assigned_to: str | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    completed_at: str | None = None
+    version: int | None = None
+    # True once the execution's own step output described it: only such tasks are cancelled
+    # with the execution (a signal alone cannot make a stranger's task ours).
+    assigned: bool = False
+
+
+class PendingReminder(BaseModel):
+    """A `reminder` step's timer: fires at `fire_at` unless its task is done by then."""
+
+    key: str
+    step_id: str
+    fire_at: datetime
+    message: str
+    recipient: str
+    task_id: str | None = None
+    email_to: list[str] = Field(default_factory=list)
+    subject: str | None = None
+
+
+class ExecutionState(BaseModel):
+    """Everything an execution carries across continue-as-new (and reports to the `state`
+    query): where it is, what each step produced, and what it heard while busy."""
+
+    begun: bool = False
+    next_step_id: str | None = None
+    step_seq: int = 0
+    contact_id: str | None = None
+    contact: dict[str, Any] = Field(default_factory=dict)
+    ui_status: str | None = None
+    outputs: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    tasks: dict[str, TaskRef] = Field(default_factory=dict)  # by task id
+    step_tasks: dict[str, str] = Field(default_factory=dict)  # assign_task step id -> task id
+    signals: dict[str, list[dict[str, Any]]] = Field(default_factory=dict)  # unconsumed, by name
+    reminders: list[PendingReminder] = Field(default_factory=list)
+    reminder_counts: dict[str, int] = Field(default_factory=dict)  # by step id
+    runs: int = 1  # how many Temporal runs (continue-as-new) this execution has used
+
+
+DEFAULT_HISTORY_LIMIT = 10_000
+
+
+class ExecutionInput(BaseModel):
+    """Starts `ExecutionWorkflow` (workflow id `execution-<execution_id>`).
+
+    `definition` is the normalised body of the version the execution runs (name, statuses,
+    steps, as stored by `WorkflowDefinition.VersionPublished`): the execution keeps it for its
+    whole life even if the definition changes. Without `contact_id`, a contact is created from
+    `contact`, or else from the trigger's `contact` mapping rendered against `payload`.
+    `state` is set only by the engine itself when it continues as new.
+    """
+
+    meta: CommandMeta
+    execution_id: str
+    definition_id: str
+    definition_version: int
+    definition: dict[str, Any]
+    contact_id: str | None = None
+    contact: dict[str, Any] | None = None
+    input: dict[str, Any] = Field(default_factory=dict)
+    payload: dict[str, Any] = Field(default_factory=dict)
+    trigger: dict[str, Any] = Field(default_factory=dict)
+    state: ExecutionState | None = None
+    # Continue as new once the history is this long (or when Temporal suggests it).
+    history_limit: int = DEFAULT_HISTORY_LIMIT
+
+
+class WaitInfo(BaseModel):
+    step_id: str
+    waiting_for: Literal["task", "signal", "delay"]
+    until: datetime | None = None
+    task_id: str | None = None
+    signal: str | None = None
+
+
+class ExecutionSnapshot(BaseModel):
+    """The `state` query's answer: the live view from the workflow itself."""
+
+    execution_id: str
+    status: str
+    ui_status: str | None
+    current_step_id: str | None
+    waiting: WaitInfo | None
+    outputs: dict[str, dict[str, Any]]
+    tasks: list[TaskRef]
+    pending_signals: dict[str, int]
+    runs: int
+
+
+class ExecutionResult(BaseModel):
+    """What `ExecutionWorkflow` returns: its terminal state. A failed or timed-out execution
+    still completes its Temporal workflow normally; only a Temporal cancel request ends the
+    workflow as cancelled."""
+
+    execution_id: str
+    status: Literal["completed", "failed", "cancelled", "timed_out"]
+    ui_status: str | None = None
+    step_id: str | None = None
+    error: str | None = None

@@ -12,25 +12,53 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 
 from application.bundle import Services, build_services
+from application.delivery.email import SmtpMailer, SmtpSettings
 from worker.activities.commands import CommandActivities
+from worker.activities.execution import ExecutionActivities
 from worker.workflows.commands import COMMAND_WORKFLOWS
+from worker.workflows.execution import ExecutionWorkflow
 
 log = structlog.get_logger(__name__)
 
+WORKFLOWS = [*COMMAND_WORKFLOWS, ExecutionWorkflow]
+
 
 def build_worker(
-    client: Client, services: Services, task_queue: str, *, activity_threads: int = 16
+    client: Client,
+    services: Services,
+    task_queue: str,
+    *,
+    activity_threads: int = 16,
+    smtp_url: str | None = None,
+    max_cached_workflows: int = 1000,
+    sticky_queue_timeout: timedelta = timedelta(seconds=10),
 ) -> Worker:
+    """The worker with every workflow and activity. `smtp_url` (SMTP_URL) is where
+    `send_email` steps deliver; without it emails are recorded as not delivered.
+    `max_cached_workflows=0` makes every workflow task replay its history from the start
+    (tests use it to prove that executions survive a worker that lost its memory).
+    `sticky_queue_timeout` is how long a workflow task waits for the worker that has the
+    workflow cached before any worker may take it: the delay after that worker dies."""
     commands = CommandActivities(services)
+    mailer = None if smtp_url is None else SmtpMailer(SmtpSettings.from_url(smtp_url))
+    engine = ExecutionActivities(services, mailer=mailer)
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=COMMAND_WORKFLOWS,
-        activities=[commands.contact_command, commands.task_command, commands.definition_command],
+        workflows=WORKFLOWS,
+        activities=[
+            commands.contact_command,
+            commands.task_command,
+            commands.definition_command,
+            *engine.all(),
+        ],
         activity_executor=ThreadPoolExecutor(
             max_workers=activity_threads, thread_name_prefix="activity"
         ),
         max_concurrent_activities=activity_threads,
+        max_concurrent_local_activities=activity_threads,
+        max_cached_workflows=max_cached_workflows,
+        sticky_queue_schedule_to_start_timeout=sticky_queue_timeout,
         # On shutdown, let running activities finish their transaction rather than abandon it.
         graceful_shutdown_timeout=timedelta(seconds=10),
     )
@@ -49,13 +77,19 @@ async def run_worker(
     namespace: str,
     task_queue: str,
     stop: asyncio.Event | None = None,
+    smtp_url: str | None = None,
 ) -> None:
     """Run until ``stop`` is set (or forever); in-flight activities finish before returning."""
     services = build_services(database_url, pool_size=8)
     try:
         client = await connect(temporal_address, namespace)
-        worker = build_worker(client, services, task_queue)
-        log.info("worker.started", task_queue=task_queue, temporal=temporal_address)
+        worker = build_worker(client, services, task_queue, smtp_url=smtp_url)
+        log.info(
+            "worker.started",
+            task_queue=task_queue,
+            temporal=temporal_address,
+            smtp="configured" if smtp_url else "not configured: emails are recorded only",
+        )
         async with worker:
             await (stop.wait() if stop is not None else asyncio.Event().wait())
         log.info("worker.stopped")

@@ -1,8 +1,9 @@
 """Execution commands: what the generic workflow interpreter records as it runs a definition.
 
-Every method is one command on one ``WorkflowExecution``. The interpreter's activities call them
-with a command id derived from the workflow id and step, so a retried activity records nothing
-twice.
+Every method here is one command on one ``WorkflowExecution``; the interpreter's step commands,
+which also write the task or contact a step changes, come from execution_steps.py. The
+interpreter's activities call them with a command id derived from the workflow id and step, so a
+retried activity records nothing twice.
 """
 
 from __future__ import annotations
@@ -13,13 +14,16 @@ from typing import Any
 from uuid import UUID
 
 from application.metadata import CommandContext
-from application.services.base import Outcome, Service, derived_id
+from application.services.base import Outcome, derived_id
+from application.services.execution_steps import ExecutionStepCommands
 from domain.execution import WorkflowExecution
 
 Action = Callable[[WorkflowExecution, datetime], object]
 
 
-class ExecutionService(Service):
+class ExecutionService(ExecutionStepCommands):
+    """The aggregate's plain commands, plus the interpreter's step commands (execution_steps)."""
+
     def create_execution(
         self,
         ctx: CommandContext,

@@ -27,7 +27,16 @@ from interfaces.api.context import ApiContext
 from interfaces.api.metrics import ApiMetrics
 from interfaces.api.middleware import MAX_BODY_BYTES, BodyLimitMiddleware, RequestContextMiddleware
 from interfaces.api.problems import install_problem_handlers
-from interfaces.api.routers import contacts, definitions, executions, health, tasks
+from interfaces.api.routers import (
+    contacts,
+    definitions,
+    execution_commands,
+    executions,
+    health,
+    tasks,
+    templates,
+    webhooks,
+)
 from interfaces.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -134,7 +143,10 @@ def create_app(settings: Settings, *, temporal_client: Client | None = None) -> 
         contacts.router,
         tasks.router,
         executions.router,
+        execution_commands.router,
         definitions.router,
+        templates.router,
+        webhooks.router,
     ):
         app.include_router(router)
     return app

@@ -16,7 +16,7 @@ FIELDS = tuple(c.name for c in COLUMNS)
 _GET = (
     "SELECT d.id, d.org_id, coalesce(v.name, d.name) AS name,"
     " coalesce(v.description, d.description) AS description, d.current_version, d.is_active,"
-    " d.active_version, d.created_at, d.updated_at, d.version,"
+    " d.active_version, d.webhook_secret_generation, d.created_at, d.updated_at, d.version,"
     " v.version AS definition_version, v.statuses, v.steps, v.trigger, v.published_at"
     " FROM definitions d"
     " LEFT JOIN definition_versions v"
@@ -60,3 +60,24 @@ def get_definition(
     if row is None or (version is not None and row["definition_version"] is None):
         return None
     return row
+
+
+_WEBHOOK_TARGET = (
+    "SELECT d.id, d.org_id, d.is_active, d.current_version, d.webhook_secret_generation,"
+    " v.version AS definition_version, coalesce(v.name, d.name) AS name, v.description,"
+    " v.statuses, v.steps, v.trigger"
+    " FROM definitions d"
+    " LEFT JOIN definition_versions v ON v.definition_id = d.id AND v.version = d.current_version"
+    " WHERE d.id = %(id)s"
+)
+
+
+def get_webhook_target(conn: Connection[Any], definition_id: object) -> dict[str, Any] | None:
+    """The definition a webhook names, across orgs: webhooks carry no token, so the org is the
+    definition's own. Callers must check the request's signature before trusting the row."""
+    key = as_uuid(definition_id)
+    if key is None:
+        return None
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(_WEBHOOK_TARGET, {"id": key})
+        return cur.fetchone()

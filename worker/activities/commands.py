@@ -18,7 +18,13 @@ from application.metadata import CommandContext
 from application.services import ContactDraft, TaskDraft
 from domain.errors import InvalidValueError
 from worker.activities.context import command_context, reported_as_command_failures
-from worker.contracts import CommandResult, ContactCommand, DefinitionCommand, TaskCommand
+from worker.contracts import (
+    CommandResult,
+    ContactCommand,
+    DefinitionCommand,
+    TaskCommand,
+    TaskStatusChanged,
+)
 
 CONTACT_FIELDS = ("first_name", "last_name", "email", "phone", "status", "fields")
 TASK_FIELDS = (
@@ -99,6 +105,8 @@ class CommandActivities:
             if cmd.action == "update":
                 tasks.update_task(ctx, task_id, changes)
                 result: CommandResult = self._result(ctx, task_id)
+                if "status" in changes:
+                    result.task_status_changed = self._execution_signal(ctx, task_id)
                 return result
             status = changes.pop("status", None)
             metadata = changes.pop("metadata", None) or {}
@@ -111,6 +119,22 @@ class CommandActivities:
             tasks.change_task_status(status_ctx, task_id, str(status))
             result = self._result(ctx, task_id, status_ctx)
             return result
+
+    def _execution_signal(self, ctx: CommandContext, task_id: UUID) -> TaskStatusChanged | None:
+        """What to tell the execution that created the task, if one did (seed 000, Pattern 4)."""
+        task = self._services.tasks.get_task(ctx, task_id)
+        if task.execution_id is None:
+            return None
+        completed_at = task.completed_at
+        return TaskStatusChanged(
+            execution_id=task.execution_id,
+            task_id=str(task_id),
+            step_id=task.step_id,
+            status=task.status,
+            metadata=task.metadata,
+            completed_at=None if completed_at is None else completed_at.isoformat(),
+            version=task.version,
+        )
 
     @activity.defn(name="definition_command")
     def definition_command(self, cmd: DefinitionCommand) -> CommandResult:

@@ -27,9 +27,20 @@ from worker.contracts import CommandFailure, CommandMeta
 
 def command_context(meta: CommandMeta, suffix: str = "") -> CommandContext:
     info = activity.info()
+    return keyed_context(meta, f"{info.activity_id}{suffix}")
+
+
+def keyed_context(meta: CommandMeta, key: str) -> CommandContext:
+    """A context whose command id is ``<workflow id>/<key>``, for callers that choose the key.
+
+    The execution interpreter does: activity ids restart at 1 in every continue-as-new run, so
+    they cannot tell a looping step's tenth visit from its first, but the workflow's own step
+    counter can.
+    """
+    info = activity.info()
     return CommandContext(
         org_id=meta.org_id,
-        command_id=f"{info.workflow_id}/{info.activity_id}{suffix}",
+        command_id=f"{info.workflow_id}/{key}",
         actor=meta.actor,
         source=meta.source,
         correlation_id=meta.correlation_id,

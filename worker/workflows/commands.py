@@ -11,6 +11,7 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from worker.contracts import (
@@ -18,10 +19,13 @@ with workflow.unsafe.imports_passed_through():
         DEFINITION_COMMAND_WORKFLOW,
         REFUSAL_TYPES,
         TASK_COMMAND_WORKFLOW,
+        TASK_STATUS_CHANGED_SIGNAL,
         CommandResult,
         ContactCommand,
         DefinitionCommand,
         TaskCommand,
+        TaskStatusChanged,
+        execution_workflow_id,
     )
 
 # Transient failures (a dropped connection, a lock timeout) retry with backoff; refusals are
@@ -52,6 +56,10 @@ class ContactCommandWorkflow:
 
 @workflow.defn(name=TASK_COMMAND_WORKFLOW)
 class TaskCommandWorkflow:
+    """Changes a task; when the command set the status of a task that belongs to an execution,
+    signals that execution (`task_status_changed`) from here, durably: the signal is a workflow
+    command, so it is sent even if the worker dies right after the change, and only once."""
+
     @workflow.run
     async def run(self, cmd: TaskCommand) -> CommandResult:
         result: CommandResult = await workflow.execute_activity(
@@ -61,7 +69,26 @@ class TaskCommandWorkflow:
             start_to_close_timeout=COMMAND_TIMEOUT,
             retry_policy=COMMAND_RETRY,
         )
+        change = result.task_status_changed
+        if change is not None and workflow.patched(SIGNAL_EXECUTION_PATCH):
+            await _signal_execution(change)
         return result
+
+
+# Histories recorded before task commands signalled executions replay without the signal.
+SIGNAL_EXECUTION_PATCH = "task-command-signals-execution"
+
+
+async def _signal_execution(change: TaskStatusChanged) -> None:
+    handle = workflow.get_external_workflow_handle(execution_workflow_id(change.execution_id))
+    try:
+        await handle.signal(TASK_STATUS_CHANGED_SIGNAL, change)
+    except ApplicationError as error:
+        # The execution has finished (or never existed): nobody is waiting for this news.
+        workflow.logger.info(
+            "execution not signalled",
+            extra={"execution_id": change.execution_id, "error": error.message},
+        )
 
 
 @workflow.defn(name=DEFINITION_COMMAND_WORKFLOW)

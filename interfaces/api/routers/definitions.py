@@ -5,6 +5,7 @@ Managing definitions needs the admin or owner role; reading them, any role.
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Query, Request
@@ -38,6 +39,7 @@ from interfaces.api.schemas.definitions import (
     DefinitionPublic,
     DefinitionsPage,
 )
+from interfaces.api.webhook_signing import WEBHOOK_TRIGGERS, derive_secret
 from projections.queries import get_definition, list_definitions
 from projections.queries.pagination import DEFAULT_LIMIT, as_uuid
 from worker.contracts import DEFINITION_COMMAND_WORKFLOW, DefinitionCommand
@@ -103,7 +105,28 @@ async def create_definition_route(
 ) -> JSONResponse:
     _check(body)
     target = creation_target("definition", caller, idempotency_key)
-    return await _run(request, commands, caller, target, "create", wait, body=body, created=True)
+    response = await run_definition_command(
+        request, commands, caller, target, "create", wait, body=body, created=True
+    )
+    return with_webhook_secret(request, body, target.resource_id, response)
+
+
+def with_webhook_secret(
+    request: Request, body: DefinitionBody, definition_id: str, response: JSONResponse
+) -> JSONResponse:
+    """A webhook-triggered definition's creation answers with its signing secret, the only time
+    the API shows it (rotate it with ``POST /definitions/{id}/webhook-secret``)."""
+    steps = body.get("steps") or []
+    trigger = next((s for s in steps if isinstance(s, dict) and s.get("type") == "trigger"), {})
+    if (trigger.get("config") or {}).get("type") not in WEBHOOK_TRIGGERS:
+        return response
+    content = json.loads(bytes(response.body))
+    content["webhook_secret"] = derive_secret(
+        request.app.state.api.settings.webhook_key(), definition_id, 1
+    )
+    content["webhook_url"] = path_of(request, "receive_webhook", definition_id=definition_id)
+    headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
+    return JSONResponse(content, status_code=response.status_code, headers=headers)
 
 
 @router.put(
@@ -126,7 +149,9 @@ async def publish_definition_route(
     definition_id = _known_id(definition_id)
     _check(body)
     target = change_target("definition", "publish", caller, definition_id, idempotency_key)
-    return await _run(request, commands, caller, target, "publish", wait, body=body)
+    return await run_definition_command(
+        request, commands, caller, target, "publish", wait, body=body
+    )
 
 
 @router.post(
@@ -146,7 +171,7 @@ async def activate_definition_route(
 ) -> JSONResponse:
     definition_id = _known_id(definition_id)
     target = change_target("definition", "activate", caller, definition_id, idempotency_key)
-    return await _run(request, commands, caller, target, "activate", wait)
+    return await run_definition_command(request, commands, caller, target, "activate", wait)
 
 
 @router.post(
@@ -166,7 +191,7 @@ async def deactivate_definition_route(
 ) -> JSONResponse:
     definition_id = _known_id(definition_id)
     target = change_target("definition", "deactivate", caller, definition_id, idempotency_key)
-    return await _run(request, commands, caller, target, "deactivate", wait)
+    return await run_definition_command(request, commands, caller, target, "deactivate", wait)
 
 
 def _known_id(definition_id: str) -> str:
@@ -190,7 +215,7 @@ def _check(body: dict[str, Any]) -> None:
         )
 
 
-async def _run(
+async def run_definition_command(
     request: Request,
     commands: Commands,
     caller: Principal,

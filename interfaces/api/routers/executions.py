@@ -1,5 +1,5 @@
-"""``/executions``: read only for now (starting, signalling and cancelling come with the
-execution engine's routes)."""
+"""``/executions``: the read side (starting, signalling and cancelling are in
+execution_commands.py)."""
 
 from __future__ import annotations
 

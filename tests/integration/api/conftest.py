@@ -24,7 +24,7 @@ from application.bundle import Services, build_services
 from interfaces.api import create_app
 from interfaces.settings import Settings
 from projections import Projector, default_projections
-from tests.integration.api.support import SECRET, Caller, new_org
+from tests.integration.api.support import SECRET, WEBHOOK_KEY, Caller, new_org
 from tests.support.postgres import PostgresServer
 from worker.main import build_worker
 
@@ -37,6 +37,7 @@ def api_settings(database_url: str, task_queue: str, **overrides: object) -> Set
         "temporal_address": "127.0.0.1:7233",
         "temporal_task_queue": task_queue,
         "auth_jwt_secret": SECRET,
+        "webhook_secret_key": WEBHOOK_KEY,
         "auth_jwks_url": None,
         "auth_issuer": None,
         "auth_audience": None,

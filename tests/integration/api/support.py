@@ -13,6 +13,7 @@ from psycopg.rows import dict_row
 from interfaces.api.auth import issue_dev_token
 
 SECRET = "api-tests-secret-with-at-least-32-bytes!"
+WEBHOOK_KEY = "api-tests-webhook-key-with-at-least-32-bytes!"
 PROBLEM_JSON = "application/problem+json"
 
 

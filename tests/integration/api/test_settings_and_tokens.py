@@ -15,12 +15,13 @@ from interfaces.api.auth import (
     principal_from_claims,
 )
 from interfaces.settings import DEV_JWT_SECRET, Settings
+from tests.integration.api.support import WEBHOOK_KEY
 
 STRONG = "a-production-secret-that-is-long-enough-0123456789"
 
 
 def settings(**values: object) -> Settings:
-    return Settings.model_validate(values)
+    return Settings.model_validate({"webhook_secret_key": WEBHOOK_KEY, **values})
 
 
 def test_development_falls_back_to_the_dev_secret_so_cli_tokens_work() -> None:
@@ -57,6 +58,7 @@ def test_settings_read_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("API_PORT", "9000")
     monkeypatch.setenv("BYTEDASH_ENV", "production")
     monkeypatch.setenv("AUTH_JWT_SECRET", STRONG)
+    monkeypatch.setenv("WEBHOOK_SECRET_KEY", STRONG + "-webhook")
     monkeypatch.setenv("BYTEDASH_DATA_DIR", "/tmp/bd")
     monkeypatch.setenv("LOG_FORMAT", "console")
 
@@ -71,6 +73,7 @@ def test_settings_read_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     assert str(loaded.data_dir) == "/tmp/bd"
     assert loaded.log_format == "console"
     assert loaded.temporal_namespace == "default"
+    assert loaded.webhook_key() == STRONG + "-webhook"
 
 
 def test_clerk_v2_org_claims_are_read() -> None:
@@ -95,3 +98,9 @@ def test_a_token_signed_with_another_secret_is_refused() -> None:
 def test_dev_tokens_refuse_unknown_roles() -> None:
     with pytest.raises(ValueError, match="role"):
         issue_dev_token(STRONG, org="o", role="root", user="u")
+
+
+def test_production_refuses_a_missing_or_weak_webhook_key() -> None:
+    for key in (None, "short", "bytedash-development-webhook-key-do-not-use-in-production"):
+        with pytest.raises(ValidationError, match="WEBHOOK_SECRET_KEY"):
+            settings(env="production", auth_jwt_secret=STRONG, webhook_secret_key=key)

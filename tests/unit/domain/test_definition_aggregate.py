@@ -125,3 +125,30 @@ def test_a_definition_rebuilt_from_json_events_is_identical() -> None:
     assert copy.versions == definition.versions
     assert copy.is_active is False
     assert copy.current_version == 2
+
+
+def test_rotating_the_webhook_secret_records_only_a_new_generation() -> None:
+    from datetime import UTC, datetime
+    from uuid import uuid4
+
+    from domain.definition import WorkflowDefinition
+
+    at = datetime(2026, 11, 1, tzinfo=UTC)
+    body = {
+        "name": "Hook",
+        "steps": [{"id": "s1", "type": "trigger", "name": "t", "config": {"type": "webhook"}}],
+    }
+    definition = WorkflowDefinition.create(definition_id=uuid4(), org_id="o", body=body, at=at)
+    assert definition.webhook_secret_generation == 1
+
+    assert definition.rotate_webhook_secret(at=at) == 2
+    assert definition.rotate_webhook_secret(at=at) == 3
+
+    rotations = [
+        e for e in definition.collect_events() if type(e).__name__ == "WebhookSecretRotated"
+    ]
+    assert [vars(e)["generation"] for e in rotations] == [2, 3]
+    assert all(
+        set(vars(e)) == {"originator_id", "originator_version", "timestamp", "generation"}
+        for e in rotations
+    )

@@ -1,0 +1,139 @@
+"""``POST /webhooks/{definition_id}``: form submissions and other external events start an
+execution of an active definition whose trigger is ``form_submission`` or ``webhook``.
+
+No bearer token: the sender proves itself with the definition's signing secret. A repeated
+delivery (same ``X-Byte-Delivery``, or the same body without one) maps to the same execution id
+and so to the same workflow id, which Temporal refuses to start twice; the executions read model
+is checked first so that a duplicate arriving after Temporal forgot the workflow is caught too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import uuid
+from typing import Any
+from urllib.parse import parse_qs
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from interfaces.api.commands import IDEMPOTENCY_NAMESPACE
+from interfaces.api.deps import Context
+from interfaces.api.problems import CONFLICT, UNAUTHENTICATED, VALIDATION, ProblemError
+from interfaces.api.routers.common import not_found
+from interfaces.api.routers.execution_commands import definition_body, read_with, start_execution
+from interfaces.api.webhook_signing import WEBHOOK_TRIGGERS, SignatureError, derive_secret, verify
+from projections.queries import get_execution
+from projections.queries.definitions import get_webhook_target
+from worker.contracts import CommandMeta, ExecutionInput, execution_workflow_id
+
+router = APIRouter(tags=["webhooks"])
+
+
+def trigger_type(row: dict[str, Any]) -> str | None:
+    trigger = row.get("trigger") or {}
+    value = trigger.get("type") if isinstance(trigger, dict) else None
+    return str(value) if value is not None else None
+
+
+def parse_payload(content_type: str, body: bytes) -> dict[str, Any]:
+    """JSON objects and HTML form posts (``application/x-www-form-urlencoded``)."""
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media == "application/x-www-form-urlencoded":
+        try:
+            fields = parse_qs(body.decode(), keep_blank_values=True, strict_parsing=False)
+        except UnicodeDecodeError:
+            raise _bad_payload("the form body is not UTF-8") from None
+        return {k: v[0] if len(v) == 1 else v for k, v in fields.items()}
+    if media not in ("application/json", "") and not media.endswith("+json"):
+        raise ProblemError(
+            415,
+            f"Content-Type {media!r} is not accepted: send JSON or a url-encoded form.",
+            title="Unsupported media type",
+        )
+    try:
+        payload = json.loads(body) if body else {}
+    except (ValueError, UnicodeDecodeError):
+        raise _bad_payload("the body is not valid JSON") from None
+    if not isinstance(payload, dict):
+        raise _bad_payload("the body must be a JSON object")
+    return payload
+
+
+def _bad_payload(message: str) -> ProblemError:
+    return ProblemError(
+        422,
+        message,
+        type_=VALIDATION,
+        title="Validation failed",
+        errors=[{"field": "body", "message": message, "location": "body"}],
+    )
+
+
+@router.post(
+    "/webhooks/{definition_id}",
+    name="receive_webhook",
+    status_code=202,
+    response_model=None,
+    responses={
+        200: {"description": "A repeated delivery: the first delivery's ids."},
+        202: {"description": "An execution was started."},
+        401: {"description": "Missing, malformed, stale or wrong signature."},
+        404: {"description": "No definition with a webhook trigger has this id."},
+        409: {"description": "The definition is not active."},
+    },
+)
+async def receive_webhook(definition_id: str, request: Request, context: Context) -> JSONResponse:
+    row = await run_in_threadpool(
+        read_with, context, lambda c: get_webhook_target(c, definition_id)
+    )
+    if row is None or trigger_type(row) not in WEBHOOK_TRIGGERS:
+        raise not_found("webhook definition", definition_id)
+    body = await request.body()
+    secret = derive_secret(
+        context.settings.webhook_key(), str(row["id"]), int(row["webhook_secret_generation"])
+    )
+    try:
+        verify(secret, request.headers.get("x-byte-signature"), body, time.time())
+    except SignatureError as e:
+        raise ProblemError(
+            401, str(e), type_=UNAUTHENTICATED, title="Bad webhook signature"
+        ) from None
+    if not row["is_active"]:
+        raise ProblemError(409, f"definition {row['id']} is not active.", type_=CONFLICT)
+    payload = parse_payload(request.headers.get("content-type", ""), body)
+
+    delivery = request.headers.get("x-byte-delivery") or hashlib.sha256(body).hexdigest()
+    execution_id = str(uuid.uuid5(IDEMPOTENCY_NAMESPACE, f"{row['id']}\x1fwebhook\x1f{delivery}"))
+    workflow_id = execution_workflow_id(execution_id)
+    answer = {"workflow_id": workflow_id, "id": execution_id}
+    org_id = str(row["org_id"])
+    seen = await run_in_threadpool(
+        read_with, context, lambda c: get_execution(c, org_id, execution_id)
+    )
+    if seen is not None:
+        return JSONResponse({**answer, "duplicate": True}, status_code=200)
+    execution = ExecutionInput(
+        meta=CommandMeta(
+            org_id=org_id,
+            actor=f"webhook:{row['id']}",
+            source="webhook",
+            correlation_id=getattr(request.state, "correlation_id", None),
+            request_id=getattr(request.state, "request_id", None),
+        ),
+        execution_id=execution_id,
+        definition_id=str(row["id"]),
+        definition_version=int(row["definition_version"]),
+        definition=definition_body(row),
+        payload=payload,
+        trigger={"type": trigger_type(row), "delivery": delivery},
+    )
+    started = await start_execution(
+        context.require_temporal(), context.settings.temporal_task_queue, execution, once=True
+    )
+    if not started:
+        return JSONResponse({**answer, "duplicate": True}, status_code=200)
+    return JSONResponse(answer, status_code=202, headers={"X-Workflow-Id": workflow_id})

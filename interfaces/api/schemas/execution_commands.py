@@ -1,0 +1,28 @@
+"""Bodies of the execution commands: start, signal, cancel."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from interfaces.api.schemas.contacts import ContactCreate
+
+
+class ExecutionCreate(BaseModel):
+    """``POST /executions``: run an active definition for a contact (an existing one, or one
+    created from ``contact``; neither lets the trigger's contact mapping decide)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    definition_id: UUID
+    contact_id: UUID | None = None
+    contact: ContactCreate | None = None
+    input: dict[str, Any] = Field(default_factory=dict)
+
+
+class ExecutionCancel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str | None = Field(default=None, max_length=1000)

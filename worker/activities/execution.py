@@ -1,0 +1,497 @@
+"""Activities of the execution interpreter: each records one step and performs its effect.
+
+Plain ``def`` methods on the worker's thread pool (the services use a blocking driver; brief.md,
+"two traps"). Each step costs one save: the services record the step and its effect together
+(application/services/execution_steps.py). Command ids come from the workflow's own keys
+(``keyed_context``), so retries and replays append nothing twice.
+
+Outbound effects happen before their record, and a retried call first checks whether its record
+exists, so an email is sent again only if the worker died between sending and recording (the
+Message-ID, derived from the command, is the same both times, for receivers that deduplicate).
+"""
+
+from __future__ import annotations
+
+import smtplib
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+import httpx
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from application.bundle import Services
+from application.delivery import http
+from application.delivery.email import OutgoingEmail, SmtpMailer
+from application.errors import NotFoundError
+from application.services import ContactDraft, TaskDraft
+from application.services.execution_steps import StepRef, WaitFor, contact_view
+from domain.errors import DomainError, InvalidValueError
+from worker.activities.context import keyed_context, reported_as_command_failures
+from worker.step_calls import (
+    ASSIGN_TASK_STEP,
+    BEGIN_EXECUTION,
+    COMPLETE_TASK_STEP,
+    FINISH_EXECUTION,
+    HTTP_CLIENT_ERROR,
+    HTTP_REQUEST_STEP,
+    HTTP_SERVER_ERROR,
+    HTTP_TRANSPORT_ERROR,
+    RECORD_STEP,
+    SEND_EMAIL_STEP,
+    SEND_REMINDER,
+    SET_DUE_DATE_STEP,
+    UPDATE_CONTACT_STEP,
+    UPDATE_STATUS_STEP,
+    UPDATE_TASK_STEP,
+    AssignTaskStep,
+    BeginExecution,
+    BeginResult,
+    CompleteTaskStep,
+    FinishExecution,
+    HttpRequestStep,
+    RecordStep,
+    SendEmailStep,
+    SendReminder,
+    SetDueDateStep,
+    StepResult,
+    UpdateContactStep,
+    UpdateStatusStep,
+    UpdateTaskStep,
+    WaitSpec,
+)
+from worker.step_calls import StepRef as CallStep
+
+CONTACT_TEXT_FIELDS = ("first_name", "last_name", "email", "phone", "status")
+# Retrying these may help (the server is busy or asks to come back); other 4xx will not.
+RETRYABLE_CLIENT_STATUSES = (408, 429)
+REMINDER_EMAIL_ATTEMPTS = 5
+
+
+def _uuid(kind: str, value: str) -> UUID:
+    try:
+        return UUID(value)
+    except ValueError:
+        raise NotFoundError(kind, value) from None
+
+
+def _step(call_step: CallStep) -> StepRef:
+    return StepRef(id=call_step.id, type=call_step.type, name=call_step.name)
+
+
+def _wait(spec: WaitSpec | None) -> WaitFor | None:
+    if spec is None:
+        return None
+    return WaitFor(waiting_for=spec.waiting_for, until=spec.until, detail=spec.detail)
+
+
+def _date(value: str | None, field: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidValueError(
+            f"{field} {value!r} is not an ISO-8601 date-time", field=field
+        ) from None
+    if parsed.tzinfo is None:
+        raise InvalidValueError(f"{field} {value!r} has no timezone", field=field)
+    return parsed
+
+
+def contact_changes(mapping: Mapping[str, Any]) -> dict[str, Any]:
+    """A definition's contact mapping (`first_name`, `fields.company`, …) as contact changes.
+
+    Scalars rendered from templates arrive as native values (a phone number as an int); contact
+    fields are text, so they are turned into text here.
+    """
+    changes: dict[str, Any] = {}
+    fields: dict[str, Any] = {}
+    for key, value in mapping.items():
+        if key.startswith("fields."):
+            fields[key[len("fields.") :]] = value
+        elif key == "fields" and isinstance(value, Mapping):
+            fields.update(value)
+        elif key in CONTACT_TEXT_FIELDS:
+            changes[key] = None if value is None else str(value)
+        else:
+            raise InvalidValueError(f"{key!r} is not a contact field", field=key)
+    if fields:
+        changes["fields"] = fields
+    return changes
+
+
+def _message_id(command_id: str) -> str:
+    return f"<{uuid5(NAMESPACE_URL, command_id)}@bytedash>"
+
+
+class ExecutionActivities:
+    """Holds the injected services and delivery adapters; each method is one activity.
+
+    `mailer` is None when SMTP_URL is not configured: emails are then recorded as not delivered.
+    """
+
+    def __init__(
+        self,
+        services: Services,
+        *,
+        mailer: SmtpMailer | None = None,
+        http_client: httpx.Client | None = None,
+    ) -> None:
+        self._services = services
+        self._mailer = mailer
+        self._http = http_client
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    @activity.defn(name=BEGIN_EXECUTION)
+    def begin_execution(self, call: BeginExecution) -> BeginResult:
+        """Create the contact when asked to, then create and start the execution.
+
+        A contact that cannot be found or created fails the execution at its trigger step,
+        recorded, instead of failing the activity: retrying would not make it appear.
+        """
+        with reported_as_command_failures(call.meta):
+            ctx = keyed_context(call.meta, call.command_key)
+            execution_id = _uuid("execution", call.execution_id)
+            contacts = self._services.contacts
+            contact_id = call.contact_id
+            contact: dict[str, Any] = {}
+            failure: str | None = None
+            try:
+                if contact_id is not None:
+                    contact = contact_view(contacts.get_contact(ctx, _uuid("contact", contact_id)))
+                elif call.contact:
+                    contact_ctx = keyed_context(call.meta, f"{call.command_key}/contact")
+                    draft = ContactDraft(**contact_changes(call.contact))
+                    created = contacts.create_contact(contact_ctx, draft)
+                    contact_id = str(created)
+                    contact = contact_view(contacts.get_contact(contact_ctx, created))
+            except (DomainError, NotFoundError) as error:
+                failure = f"The execution's contact could not be used: {error.message}"
+            info = activity.info()
+            trigger_step = _step(call.trigger_step)
+            self._services.executions.begin(
+                ctx,
+                execution_id,
+                definition_id=call.definition_id,
+                definition_version=call.definition_version,
+                workflow_id=str(info.workflow_id),
+                workflow_run_id=str(info.workflow_run_id),
+                contact_id=contact_id,
+                input=call.input,
+                trigger=call.trigger,
+                trigger_step=trigger_step,
+                trigger_output={**call.trigger_output, "contact_id": contact_id},
+                failure=failure,
+            )
+            return BeginResult(contact_id=contact_id, contact=contact, error=failure)
+
+    @activity.defn(name=FINISH_EXECUTION)
+    def finish_execution(self, call: FinishExecution) -> StepResult:
+        with reported_as_command_failures(call.meta):
+            ctx = keyed_context(call.meta, call.command_key)
+            self._services.executions.finish(
+                ctx,
+                _uuid("execution", call.execution_id),
+                call.outcome,
+                step=None if call.step is None else _step(call.step),
+                error=call.error,
+                cancelled_by=call.cancelled_by,
+                output=call.output,
+                cancel_task_ids=[_uuid("task", task_id) for task_id in call.cancel_task_ids],
+            )
+            return StepResult()
+
+    # -- steps that only record ----------------------------------------------------------------
+
+    @activity.defn(name=RECORD_STEP)
+    def record_step(self, call: RecordStep) -> StepResult:
+        with reported_as_command_failures(call.meta):
+            output = self._services.executions.record_step(
+                keyed_context(call.meta, call.command_key),
+                _uuid("execution", call.execution_id),
+                _step(call.step),
+                wait=_wait(call.wait),
+                output=call.output,
+                error=call.error,
+            )
+            return StepResult(output=output or {})
+
+    @activity.defn(name=UPDATE_STATUS_STEP)
+    def update_status_step(self, call: UpdateStatusStep) -> StepResult:
+        with reported_as_command_failures(call.meta):
+            output = self._services.executions.update_status_step(
+                keyed_context(call.meta, call.command_key),
+                _uuid("execution", call.execution_id),
+                _step(call.step),
+                call.ui_status,
+            )
+            return StepResult(output=output)
+
+    # -- steps on tasks and contacts -------------------------------------------------------
+
+    @activity.defn(name=ASSIGN_TASK_STEP)
+    def assign_task_step(self, call: AssignTaskStep) -> StepResult:
+        with reported_as_command_failures(call.meta):
+            draft = TaskDraft(
+                title=call.title,
+                assigned_to=call.assigned_to,
+                description=call.description,
+                priority=call.priority,
+                due_date=_date(call.due_date, "due_date"),
+                contact_id=call.contact_id,
+                metadata=dict(call.metadata),
+            )
+            output = self._services.executions.assign_task_step(
+                keyed_context(call.meta, call.command_key),
+                _uuid("execution", call.execution_id),
+                _step(call.step),
+                draft,
+            )
+            return StepResult(output=output)
+
+    @activity.defn(name=UPDATE_TASK_STEP)
+    def update_task_step(self, call: UpdateTaskStep) -> StepResult:
+        with reported_as_command_failures(call.meta):
+            changes = dict(call.changes)
+            if "due_date" in changes:
+                changes["due_date"] = _date(changes["due_date"], "due_date")
+            output = self._services.executions.update_task_step(
+                keyed_context(call.meta, call.command_key),
+                _uuid("execution", call.execution_id),
+                _step(call.step),
+                _uuid("task", call.task_id),
+                changes,
+            )
+            return StepResult(output=output)
+
+    @activity.defn(name=COMPLETE_TASK_STEP)
+    def complete_task_step(self, call: CompleteTaskStep) -> StepResult:
+        with reported_as_command_failures(call.meta):
+            output = self._services.executions.complete_task_step(
+                keyed_context(call.meta, call.command_key),
+                _uuid("execution", call.execution_id),
+                _step(call.step),
+                _uuid("task", call.task_id),
+                call.metadata,
+            )
+            return StepResult(output=output)
+
+    @activity.defn(name=SET_DUE_DATE_STEP)
+    def set_due_date_step(self, call: SetDueDateStep) -> StepResult:
+        with reported_as_command_failures(call.meta):
+            due_date = _date(call.due_date, "due_date")
+            assert due_date is not None
+            output = self._services.executions.set_due_date_step(
+                keyed_context(call.meta, call.command_key),
+                _uuid("execution", call.execution_id),
+                _step(call.step),
+                due_date,
+                None if call.task_id is None else _uuid("task", call.task_id),
+            )
+            return StepResult(output=output)
+
+    @activity.defn(name=UPDATE_CONTACT_STEP)
+    def update_contact_step(self, call: UpdateContactStep) -> StepResult:
+        with reported_as_command_failures(call.meta):
+            output = self._services.executions.update_contact_step(
+                keyed_context(call.meta, call.command_key),
+                _uuid("execution", call.execution_id),
+                _step(call.step),
+                _uuid("contact", call.contact_id),
+                contact_changes(call.changes),
+            )
+            return StepResult(output=output)
+
+    # -- steps that reach outside ------------------------------------------------------------
+
+    @activity.defn(name=SEND_EMAIL_STEP)
+    def send_email_step(self, call: SendEmailStep) -> StepResult:
+        """Send, then record `EmailSent` and complete the step.
+
+        Undeliverable mail is retried (by raising) until `max_attempts`, then recorded as not
+        delivered with the error; without SMTP it is recorded as not delivered at once. Either
+        way the step completes: the event says what happened, and an email is not a reason to
+        abandon a person's process.
+        """
+        with reported_as_command_failures(call.meta):
+            executions = self._services.executions
+            ctx = keyed_context(call.meta, call.command_key)
+            execution_id = _uuid("execution", call.execution_id)
+            step = _step(call.step)
+            if executions.already_recorded(ctx):
+                return StepResult(output=executions.step_output(ctx, execution_id, step.id) or {})
+            message_id = _message_id(ctx.command_id)
+            email = OutgoingEmail(
+                to=call.to,
+                cc=call.cc,
+                sender=call.sender,
+                subject=call.subject,
+                body=call.body,
+                message_id=message_id,
+            )
+            delivered, error = self._deliver(email, call.max_attempts)
+            output = {
+                "to": call.to,
+                "cc": call.cc,
+                "subject": call.subject,
+                "delivered": delivered,
+                "message_id": message_id if delivered else None,
+                "error": error,
+            }
+            recorded = executions.email_step(
+                ctx,
+                execution_id,
+                step,
+                to=call.to + call.cc,
+                subject=call.subject,
+                delivered=delivered,
+                message_id=message_id if delivered else None,
+                error=error,
+                output=output,
+            )
+            return StepResult(output=recorded)
+
+    def _deliver(self, email: OutgoingEmail, max_attempts: int) -> tuple[bool, str | None]:
+        if self._mailer is None:
+            return False, None
+        try:
+            self._mailer.send(email)
+        except (smtplib.SMTPException, OSError) as error:
+            text = f"{type(error).__name__}: {error}"
+            if activity.info().attempt < max_attempts:
+                raise ApplicationError(f"SMTP delivery failed: {text}", type="SmtpError") from None
+            return False, text
+        return True, None
+
+    @activity.defn(name=HTTP_REQUEST_STEP)
+    def http_request_step(self, call: HttpRequestStep) -> StepResult:
+        """One attempt of the call, recorded as `HttpRequestMade` whatever its outcome.
+
+        A success completes the step with `{status, body, headers}`; a 4xx raises a
+        non-retryable `HttpClientError`; a 5xx, 408, 429 or no answer raises a retryable error,
+        so the activity's retry policy (from the step's `retries`) backs off and tries again.
+        """
+        with reported_as_command_failures(call.meta):
+            executions = self._services.executions
+            attempt = activity.info().attempt
+            ctx = keyed_context(call.meta, f"{call.command_key}/attempt-{attempt}")
+            execution_id = _uuid("execution", call.execution_id)
+            step = _step(call.step)
+            method = call.method.upper()
+            try:
+                answer = self._call(call, method)
+            except httpx.HTTPError as failure:
+                error = f"{type(failure).__name__}: {failure}"
+                executions.http_attempt(
+                    ctx,
+                    execution_id,
+                    step,
+                    method=method,
+                    url=call.url,
+                    status_code=None,
+                    duration_ms=0.0,
+                    error=error,
+                    output=None,
+                )
+                raise ApplicationError(
+                    f"{method} {call.url} got no answer ({error})", type=HTTP_TRANSPORT_ERROR
+                ) from None
+            if answer.status >= 400:
+                executions.http_attempt(
+                    ctx,
+                    execution_id,
+                    step,
+                    method=method,
+                    url=call.url,
+                    status_code=answer.status,
+                    duration_ms=answer.duration_ms,
+                    error=f"HTTP {answer.status}",
+                    output=None,
+                )
+                client_error = answer.status < 500 and answer.status not in (
+                    RETRYABLE_CLIENT_STATUSES
+                )
+                raise ApplicationError(
+                    f"{method} {call.url} answered {answer.status}",
+                    answer.as_output(),
+                    type=HTTP_CLIENT_ERROR if client_error else HTTP_SERVER_ERROR,
+                    non_retryable=client_error,
+                )
+            output = answer.as_output()
+            recorded = executions.http_attempt(
+                ctx,
+                execution_id,
+                step,
+                method=method,
+                url=call.url,
+                status_code=answer.status,
+                duration_ms=answer.duration_ms,
+                error=None,
+                output=output,
+            )
+            return StepResult(output=recorded or output)
+
+    def _call(self, call: HttpRequestStep, method: str) -> http.HttpAnswer:
+        """One request; a client of its own unless one was injected (outbound calls are rare,
+        and a fresh connection never carries another call's state)."""
+        options: dict[str, Any] = {
+            "method": method,
+            "url": call.url,
+            "headers": call.headers,
+            "body": call.body,
+            "timeout_seconds": call.timeout_seconds,
+        }
+        if self._http is not None:
+            return http.call(self._http, **options)
+        with httpx.Client(follow_redirects=False) as client:
+            return http.call(client, **options)
+
+    @activity.defn(name=SEND_REMINDER)
+    def send_reminder(self, call: SendReminder) -> None:
+        """Record `ReminderSent` (emailing `email_to` first when given and SMTP is set up)."""
+        with reported_as_command_failures(call.meta):
+            executions = self._services.executions
+            ctx = keyed_context(call.meta, call.command_key)
+            if executions.already_recorded(ctx):
+                return
+            if call.email_to:
+                self._deliver(
+                    OutgoingEmail(
+                        to=call.email_to,
+                        subject=call.subject or "Reminder",
+                        body=call.message,
+                        message_id=_message_id(ctx.command_id),
+                    ),
+                    REMINDER_EMAIL_ATTEMPTS,
+                )
+            executions.remind(
+                ctx,
+                _uuid("execution", call.execution_id),
+                step_id=call.step_id,
+                task_id=call.task_id,
+                recipient=call.recipient,
+                count=call.count,
+                message=call.message,
+                wait_again=_wait(call.wait_again),
+            )
+
+    def all(self) -> list[Any]:
+        """Every activity of the interpreter, for the worker to register."""
+        return [
+            self.begin_execution,
+            self.finish_execution,
+            self.record_step,
+            self.update_status_step,
+            self.assign_task_step,
+            self.update_task_step,
+            self.complete_task_step,
+            self.set_due_date_step,
+            self.update_contact_step,
+            self.send_email_step,
+            self.http_request_step,
+            self.send_reminder,
+        ]
