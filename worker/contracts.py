@@ -54,7 +54,7 @@ class TaskCommand(BaseModel):
 
 class DefinitionCommand(BaseModel):
     meta: CommandMeta
-    action: Literal["create", "publish", "activate", "deactivate"]
+    action: Literal["create", "publish", "activate", "deactivate", "rotate_secret"]
     definition_id: str
     body: dict[str, Any] | None = None  # create and publish: the definition JSON
 
@@ -81,6 +81,8 @@ class CommandResult(BaseModel):
     # a caller that wants read-your-writes waits until projections pass it.
     position: int | None = None
     version: int | None = None  # definitions: the version the command produced
+    # Definitions: the webhook secret's generation after the command (rotate_secret).
+    webhook_secret_generation: int | None = None
     # Tasks: set when the command changed the status of a task that an execution created;
     # TaskCommandWorkflow then signals that execution with it.
     task_status_changed: TaskStatusChanged | None = None
@@ -237,3 +239,28 @@ class ExecutionResult(BaseModel):
     ui_status: str | None = None
     step_id: str | None = None
     error: str | None = None
+
+
+# -- schedule triggers ---------------------------------------------------------------------------
+
+SCHEDULED_EXECUTION_WORKFLOW = "ScheduledExecutionWorkflow"
+
+
+def definition_schedule_id(definition_id: str) -> str:
+    """The Temporal Schedule of a definition whose trigger is `schedule` (one per definition)."""
+    return f"definition-schedule-{definition_id}"
+
+
+class ScheduleSync(BaseModel):
+    """Make the definition's Temporal Schedule match it: present with its cron while the
+    definition is active with a `schedule` trigger, absent otherwise."""
+
+    org_id: str
+    definition_id: str
+
+
+class ScheduledRun(BaseModel):
+    """What a Schedule's firing carries: which definition to run (its current version)."""
+
+    org_id: str
+    definition_id: str

@@ -15,12 +15,14 @@ from application.bundle import Services, build_services
 from application.delivery.email import SmtpMailer, SmtpSettings
 from worker.activities.commands import CommandActivities
 from worker.activities.execution import ExecutionActivities
+from worker.activities.schedules import ScheduleActivities
 from worker.workflows.commands import COMMAND_WORKFLOWS
 from worker.workflows.execution import ExecutionWorkflow
+from worker.workflows.schedules import ScheduledExecutionWorkflow
 
 log = structlog.get_logger(__name__)
 
-WORKFLOWS = [*COMMAND_WORKFLOWS, ExecutionWorkflow]
+WORKFLOWS = [*COMMAND_WORKFLOWS, ExecutionWorkflow, ScheduledExecutionWorkflow]
 
 
 def build_worker(
@@ -42,6 +44,7 @@ def build_worker(
     commands = CommandActivities(services)
     mailer = None if smtp_url is None else SmtpMailer(SmtpSettings.from_url(smtp_url))
     engine = ExecutionActivities(services, mailer=mailer)
+    schedules = ScheduleActivities(services, client, task_queue)
     return Worker(
         client,
         task_queue=task_queue,
@@ -51,6 +54,8 @@ def build_worker(
             commands.task_command,
             commands.definition_command,
             *engine.all(),
+            schedules.sync_definition_schedule,
+            schedules.scheduled_execution_input,
         ],
         activity_executor=ThreadPoolExecutor(
             max_workers=activity_threads, thread_name_prefix="activity"

@@ -57,3 +57,11 @@ class DefinitionService(Service):
 
     def get_definition(self, ctx: CommandContext, definition_id: UUID) -> WorkflowDefinition:
         return self._load(WorkflowDefinition, "definition", definition_id, ctx)
+
+    def rotate_webhook_secret(self, ctx: CommandContext, definition_id: UUID) -> UUID:
+        def run(now: datetime) -> Outcome:
+            definition = self._load(WorkflowDefinition, "definition", definition_id, ctx)
+            definition.rotate_webhook_secret(at=now)
+            return definition_id, [definition]
+
+        return self._execute(ctx, run)

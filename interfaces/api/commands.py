@@ -156,6 +156,8 @@ class CommandGateway:
                 }
                 if with_version:
                     body["version"] = result.version if result else None
+                if result is not None and result.webhook_secret_generation is not None:
+                    body["webhook_secret_generation"] = result.webhook_secret_generation
                 if result is None:
                     log.warning("command.accepted_without_result", workflow=workflow)
                 return JSONResponse(body, status_code=202, headers=headers)

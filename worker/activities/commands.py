@@ -152,8 +152,12 @@ class CommandActivities:
                 definitions.publish_version(ctx, definition_id, cmd.body)
             elif cmd.action == "activate":
                 definitions.activate(ctx, definition_id)
-            else:
+            elif cmd.action == "deactivate":
                 definitions.deactivate(ctx, definition_id)
+            else:
+                definitions.rotate_webhook_secret(ctx, definition_id)
             result: CommandResult = self._result(ctx, definition_id)
-            result.version = definitions.get_definition(ctx, definition_id).current_version
+            definition = definitions.get_definition(ctx, definition_id)
+            result.version = definition.current_version
+            result.webhook_secret_generation = definition.webhook_secret_generation
             return result

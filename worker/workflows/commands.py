@@ -23,6 +23,7 @@ with workflow.unsafe.imports_passed_through():
         CommandResult,
         ContactCommand,
         DefinitionCommand,
+        ScheduleSync,
         TaskCommand,
         TaskStatusChanged,
         execution_workflow_id,
@@ -102,6 +103,17 @@ class DefinitionCommandWorkflow:
             start_to_close_timeout=COMMAND_TIMEOUT,
             retry_policy=COMMAND_RETRY,
         )
+        # Activating, deactivating or publishing may start, change or stop a `schedule`
+        # trigger: bring the definition's Temporal Schedule in line with what was recorded.
+        if cmd.action in ("activate", "deactivate", "publish") and workflow.patched(
+            "definition-command-syncs-schedule"
+        ):
+            await workflow.execute_activity(
+                "sync_definition_schedule",
+                ScheduleSync(org_id=cmd.meta.org_id, definition_id=cmd.definition_id),
+                start_to_close_timeout=COMMAND_TIMEOUT,
+                retry_policy=COMMAND_RETRY,
+            )
         return result
 
 

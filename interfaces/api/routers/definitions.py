@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Query, Request
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from domain.definition_validation import validate_definition
 from interfaces.api.auth import Principal
@@ -31,7 +32,7 @@ from interfaces.api.deps import (
     Limit,
     WaitOption,
 )
-from interfaces.api.problems import NOT_FOUND, VALIDATION, ProblemError
+from interfaces.api.problems import CONFLICT, NOT_FOUND, VALIDATION, ProblemError
 from interfaces.api.routers.common import API_PREFIX, COMMAND_RESPONSES, not_found, path_of
 from interfaces.api.schemas.definitions import (
     DEFINITION_EXAMPLE,
@@ -220,7 +221,7 @@ async def run_definition_command(
     commands: Commands,
     caller: Principal,
     target: CommandTarget,
-    action: Literal["create", "publish", "activate", "deactivate"],
+    action: Literal["create", "publish", "activate", "deactivate", "rotate_secret"],
     wait: Wait,
     *,
     body: dict[str, Any] | None = None,
@@ -247,3 +248,52 @@ async def run_definition_command(
         created=created,
         with_version=True,
     )
+
+
+@router.post(
+    "/definitions/{definition_id}/webhook-secret",
+    name="rotate_webhook_secret",
+    status_code=200,
+    response_model=None,
+    responses={
+        **RESPONSES,
+        200: {"description": "The new secret; the old one stops verifying at once."},
+    },
+)
+async def rotate_webhook_secret_route(
+    definition_id: str,
+    caller: DefinitionManager,
+    request: Request,
+    commands: Commands,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    """Retire a webhook definition's signing secret and answer, once, with the new one."""
+    definition_id = _known_id(definition_id)
+    org_id = caller.org_id
+    row = await run_in_threadpool(_read_definition, request, org_id, definition_id)
+    if row is None:
+        raise not_found("definition", definition_id)
+    if (row.get("trigger") or {}).get("type") not in WEBHOOK_TRIGGERS:
+        raise ProblemError(
+            409,
+            f"definition {definition_id} is not started by webhooks; it has no secret to rotate.",
+            type_=CONFLICT,
+        )
+    target = change_target("definition", "rotate_secret", caller, definition_id, idempotency_key)
+    accepted = await run_definition_command(
+        request, commands, caller, target, "rotate_secret", Wait(enabled=False)
+    )
+    content = json.loads(bytes(accepted.body))
+    generation = content.pop("webhook_secret_generation", None)
+    if accepted.status_code != 202 or generation is None:
+        return accepted
+    content["webhook_secret"] = derive_secret(
+        request.app.state.api.settings.webhook_key(), definition_id, int(generation)
+    )
+    content["webhook_secret_generation"] = generation
+    return JSONResponse(content, status_code=200, headers={"X-Workflow-Id": target.workflow_id})
+
+
+def _read_definition(request: Request, org_id: str, definition_id: str) -> dict[str, Any] | None:
+    with request.app.state.api.pool.connection() as conn:
+        return get_definition(conn, org_id, definition_id)

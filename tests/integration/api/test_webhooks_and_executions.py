@@ -10,10 +10,15 @@ import uuid
 from typing import Any
 from urllib.parse import urlencode
 
+import pytest
+from temporalio.service import RPCError, RPCStatusCode
+from temporalio.testing import WorkflowEnvironment
+
 from interfaces.api.webhook_signing import derive_secret, sign
 from tests.integration.api.conftest import Stack
 from tests.integration.api.support import WEBHOOK_KEY, Caller, assert_problem
 from tests.integration.api.test_definitions import DEFINITION
+from worker.contracts import definition_schedule_id
 
 SIGNAL_FLOW: dict[str, Any] = {
     "name": "Wait for a go-ahead",
@@ -307,3 +312,83 @@ async def test_templates_are_listed_and_instantiated_into_definitions(stack: Sta
     assert_problem(await admin.post("/api/v1/templates/nope/instantiate"), 404)
     member = admin.as_role("member")
     assert_problem(await member.post("/api/v1/templates/background_check/instantiate"), 403)
+
+
+# -- secret rotation and schedules -------------------------------------------------------------
+
+
+async def test_rotating_the_webhook_secret_retires_the_old_one(stack: Stack) -> None:
+    admin = stack.caller("admin")
+    definition = await _definition(admin, DEFINITION)
+    old = definition["webhook_secret"]
+    url = f"/webhooks/{definition['id']}"
+
+    rotated = await admin.post(f"/api/v1/definitions/{definition['id']}/webhook-secret")
+    assert rotated.status_code == 200, rotated.text
+    new = rotated.json()["webhook_secret"]
+    assert new != old
+    assert new == derive_secret(WEBHOOK_KEY, definition["id"], 2)
+
+    body = json.dumps({"first_name": "Rosa"}).encode()
+    # The read side learns the new generation from the event; give it a moment.
+    deadline = time.monotonic() + 10
+    while True:
+        with_old = await stack.client.post(url, content=body, headers=_signed(old, body))
+        if with_old.status_code == 401 or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.05)
+    assert_problem(with_old, 401)
+    with_new = await stack.client.post(url, content=body, headers=_signed(new, body))
+    assert with_new.status_code == 202, with_new.text
+
+    manual = await _definition(admin, SIGNAL_FLOW)
+    refused = await admin.post(f"/api/v1/definitions/{manual['id']}/webhook-secret")
+    assert_problem(refused, 409)
+    member = admin.as_role("member")
+    assert_problem(await member.post(f"/api/v1/definitions/{definition['id']}/webhook-secret"), 403)
+
+
+SCHEDULED: dict[str, Any] = {
+    "name": "Weekly digest",
+    "statuses": [{"id": "sent", "label": "Sent"}],
+    "steps": [
+        {
+            "id": "every_monday",
+            "type": "trigger",
+            "name": "Every Monday 09:00",
+            "config": {"type": "schedule", "cron": "0 9 * * 1"},
+        },
+        {"id": "done", "type": "update_status", "name": "Sent", "config": {"status": "sent"}},
+    ],
+}
+
+
+async def test_activating_a_scheduled_definition_creates_its_temporal_schedule(
+    stack: Stack, temporal_env: WorkflowEnvironment
+) -> None:
+    admin = stack.caller("admin")
+    definition = await _definition(admin, SCHEDULED)
+    handle = temporal_env.client.get_schedule_handle(definition_schedule_id(definition["id"]))
+
+    described = await handle.describe()
+    # The server keeps a cron expression as the calendar it means.
+    (calendar,) = described.schedule.spec.calendars
+    assert [(r.start, r.end) for r in calendar.hour] == [(9, 9)]
+    assert [(r.start, r.end) for r in calendar.minute] == [(0, 0)]
+    assert [(r.start, r.end) for r in calendar.day_of_week] == [(1, 1)]
+
+    await handle.trigger()  # fire now rather than wait for Monday
+    runs = await _eventually(
+        admin,
+        f"/api/v1/executions?definition_id={definition['id']}",
+        lambda page: any(e["status"] == "completed" for e in page["items"]),
+    )
+    (run,) = runs["items"]
+    assert run["ui_status"] == "sent"
+    assert run["trigger"]["type"] == "schedule"
+
+    off = await admin.post(f"/api/v1/definitions/{definition['id']}/deactivate?wait=true")
+    assert off.status_code == 200, off.text
+    with pytest.raises(RPCError) as gone:
+        await handle.describe()
+    assert gone.value.status == RPCStatusCode.NOT_FOUND

