@@ -1,50 +1,11 @@
-"""Plain JSON for stored events, so that SQL and auditors read them without a decoder.
+"""The event store's codec: plain JSON, defined in ``domain.codec`` and re-exported here.
 
-The library's own JSONTranscoder tags UUIDs and datetimes as ``{"_type_": …, "_data_": …}``
-objects, which makes ``data->>'due_date'`` useless in SQL. Domain events carry only JSON-native
-values (ids and dates as strings), so plain ``json`` is lossless for them; the one exception is
-the library's own ``timestamp`` field, which the mapper turns back into a datetime.
+The codec moved to ``domain`` so that the read side can rebuild aggregates from stored events
+with the very same mapper without importing ``application``; these names keep working.
 """
 
 from __future__ import annotations
 
-import json
-from datetime import datetime
-from typing import Any
-from uuid import UUID
+from domain.codec import EventMapper, PlainJSONTranscoder
 
-from eventsourcing.domain import DomainEventProtocol
-from eventsourcing.persistence import Mapper, StoredEvent, Transcoder
-
-
-def _default(value: object) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, UUID):
-        return str(value)
-    raise TypeError(
-        f"event attribute of type {type(value).__name__} is not JSON-native; "
-        "domain events carry str, int, float, bool, None, list and dict only"
-    )
-
-
-class PlainJSONTranscoder(Transcoder):
-    def encode(self, obj: Any) -> bytes:
-        return json.dumps(obj, default=_default, ensure_ascii=False, separators=(",", ":")).encode()
-
-    def decode(self, data: bytes) -> Any:
-        return json.loads(data)
-
-
-class EventMapper(Mapper[UUID]):
-    """The library's mapper, restoring the ``timestamp`` datetime that plain JSON flattens."""
-
-    def __init__(self) -> None:
-        super().__init__(transcoder=PlainJSONTranscoder())
-
-    def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[UUID]:
-        event = super().to_domain_event(stored_event)
-        timestamp = vars(event).get("timestamp")
-        if isinstance(timestamp, str):
-            object.__setattr__(event, "timestamp", datetime.fromisoformat(timestamp))
-        return event
+__all__ = ["EventMapper", "PlainJSONTranscoder"]

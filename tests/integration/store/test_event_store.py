@@ -212,3 +212,21 @@ def test_a_commands_last_position_is_found_for_read_your_writes(
     assert store.recorder.command_position("c1") == 1
     assert store.recorder.command_position("c2") == 2
     assert store.recorder.command_position("never-ran") is None
+
+
+def test_the_idempotency_lookup_uses_the_command_index_even_on_a_skewed_store(
+    counters: CounterService, database_url: str
+) -> None:
+    counter_id = counters.create(_ctx("c1"), "visits")
+    for n in range(50):
+        counters.increment(_ctx(f"inc-{n}"), counter_id)
+    with psycopg.connect(database_url) as conn:
+        conn.execute("ANALYZE events")
+        conn.execute("SET plan_cache_mode = force_generic_plan")
+        conn.execute("SET enable_seqscan = off")  # a 51-row table would be scanned whole
+        conn.execute(
+            "PREPARE outcome(text) AS SELECT originator_id FROM events"
+            " WHERE command_id = $1 ORDER BY position LIMIT 1"
+        )
+        plan = " ".join(r[0] for r in conn.execute("EXPLAIN EXECUTE outcome('never-seen')"))
+    assert "events_command_position_idx" in plan, plan
