@@ -14,7 +14,7 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TextIO
 
 import structlog
 
@@ -198,6 +198,69 @@ def cmd_projections_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _output(path: str | None) -> TextIO:
+    return sys.stdout if path in (None, "-") else open(path, "w", encoding="utf-8", newline="")
+
+
+def cmd_events_export(args: argparse.Namespace) -> int:
+    from interfaces.events_cli import export, filters_from
+
+    out = _output(args.output)
+    try:
+        count = export(_database_url(_settings()), args.org, filters_from(args), out, args.format)
+    except ValueError as e:
+        raise CommandLineError(str(e)) from None
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    print(f"exported {count} events", file=sys.stderr)
+    return 0
+
+
+def cmd_events_tail(args: argparse.Namespace) -> int:
+    from interfaces.events_cli import filters_from, tail
+
+    stop = _stop_on_signals()
+    try:
+        tail(
+            _database_url(_settings()),
+            args.org,
+            filters_from(args),
+            sys.stdout,
+            after=0 if args.from_start else args.after,
+            stop=stop,
+        )
+    except ValueError as e:
+        raise CommandLineError(str(e)) from None
+    return 0
+
+
+def cmd_events_verify(args: argparse.Namespace) -> int:
+    from interfaces.events_cli import verify
+
+    try:
+        intact = verify(_database_url(_settings()), sys.stdout, args.anchor)
+    except ValueError as e:
+        raise CommandLineError(str(e)) from None
+    return 0 if intact else 1
+
+
+def _event_filters(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--org", required=True, help="the org whose events to read")
+    for name in (
+        "aggregate-type",
+        "aggregate-id",
+        "event-type",
+        "workflow-id",
+        "run-id",
+        "correlation-id",
+        "actor",
+    ):
+        parser.add_argument(f"--{name}", help=f"only events with this {name.replace('-', ' ')}")
+    parser.add_argument("--since", help="occurred_at >= this ISO time (with a timezone)")
+    parser.add_argument("--until", help="occurred_at < this ISO time (with a timezone)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bytedash", description="Byte Dashboard backend: processes and admin tooling."
@@ -233,6 +296,22 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("name", nargs="?", help="one projection only")
     status.add_argument("--json", action="store_true", help="print JSON")
     status.set_defaults(func=cmd_projections_status)
+
+    events = sub.add_parser("events", help="auditor tooling on the event store")
+    esub = events.add_subparsers(dest="action", required=True, metavar="ACTION")
+    tail = esub.add_parser("tail", help="print an org's new events (NDJSON) as they happen")
+    _event_filters(tail)
+    tail.add_argument("--after", type=int, help="start after this position (default: the head)")
+    tail.add_argument("--from-start", action="store_true", help="start from the first event")
+    tail.set_defaults(func=cmd_events_tail)
+    export = esub.add_parser("export", help="write an org's events as NDJSON or CSV")
+    _event_filters(export)
+    export.add_argument("--format", choices=("ndjson", "csv"), default="ndjson")
+    export.add_argument("--output", "-o", help="file to write (default: standard output)")
+    export.set_defaults(func=cmd_events_export)
+    check = esub.add_parser("verify", help="check the hash chain; exit 1 where it breaks")
+    check.add_argument("--anchor", help="HEAD:HASH printed by an earlier verify")
+    check.set_defaults(func=cmd_events_verify)
     return parser
 
 

@@ -28,6 +28,7 @@ from interfaces.api.metrics import ApiMetrics
 from interfaces.api.middleware import MAX_BODY_BYTES, BodyLimitMiddleware, RequestContextMiddleware
 from interfaces.api.problems import install_problem_handlers
 from interfaces.api.routers import (
+    audit,
     contacts,
     definitions,
     execution_commands,
@@ -147,6 +148,7 @@ def create_app(settings: Settings, *, temporal_client: Client | None = None) -> 
         definitions.router,
         templates.router,
         webhooks.router,
+        audit.router,
     ):
         app.include_router(router)
     return app

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from psycopg import Connection
-from psycopg.rows import args_row
+from psycopg.rows import args_row, tuple_row
 
 DEFAULT_BATCH = 10_000
 GENESIS = bytes(32)
@@ -78,7 +78,9 @@ def verify_chain(
     """
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
         raise ValueError(f"batch must be a positive integer, not {batch!r}")
-    row = conn.execute(_HEAD).fetchone()
+    # Tuple rows whatever the caller's connection returns (the API's pool gives dicts).
+    with conn.cursor(row_factory=tuple_row) as cur:
+        row = cur.execute(_HEAD).fetchone()
     head = int(row[0]) if row else 0
     checked = 0
     expected = GENESIS  # what the next row's prev_hash must be
@@ -156,7 +158,8 @@ def _check_content(link: _Link, following: _Link | None) -> tuple[int, str]:
 
 def _check_anchor(conn: Connection[Any], anchor: tuple[int, str]) -> str | None:
     position, digest = anchor
-    row = conn.execute(_ANCHOR, (position,)).fetchone()
+    with conn.cursor(row_factory=tuple_row) as cur:
+        row = cur.execute(_ANCHOR, (position,)).fetchone()
     if row is None:
         return f"anchored event {position} is gone: the newest events were removed"
     if row[0] is None or bytes(row[0]).hex() != digest.lower():
