@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from application.services import ContactService, DefinitionService, ExecutionService, TaskService
+from application.services.admin import AdminService
 from application.services.base import Clock, utc_now
 from application.store import EventStoreInfrastructure
 
@@ -19,6 +20,7 @@ class Services:
     tasks: TaskService
     definitions: DefinitionService
     executions: ExecutionService
+    admin: AdminService
 
     def close(self) -> None:
         self.store.close()
@@ -32,4 +34,5 @@ def build_services(database_url: str, *, clock: Clock = utc_now, pool_size: int 
         tasks=TaskService(store, clock),
         definitions=DefinitionService(store, clock),
         executions=ExecutionService(store, clock),
+        admin=AdminService(store, clock),
     )

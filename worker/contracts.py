@@ -17,6 +17,7 @@ DEFAULT_TASK_QUEUE = "bytedash"
 CONTACT_COMMAND_WORKFLOW = "ContactCommandWorkflow"
 TASK_COMMAND_WORKFLOW = "TaskCommandWorkflow"
 DEFINITION_COMMAND_WORKFLOW = "DefinitionCommandWorkflow"
+ADMIN_COMMAND_WORKFLOW = "AdminCommandWorkflow"
 
 # ApplicationError types of refusals: never retried, mapped to 404 / 422 / 409 by the API.
 REFUSAL_TYPES = ["NotFound", "InvalidValue", "DefinitionInvalid", "InvalidTransition"]
@@ -71,6 +72,16 @@ class TaskStatusChanged(BaseModel):
     metadata: dict[str, Any] = Field(default_factory=dict)
     completed_at: str | None = None
     version: int | None = None
+
+
+class AdminCommand(BaseModel):
+    """Records an administrator's action (rebuild, verify, reset, retry_parked, skip_parked on
+    a projection) as an event before the operation runs."""
+
+    meta: CommandMeta
+    action: str
+    target: str
+    parameters: dict[str, Any] = Field(default_factory=dict)
 
 
 class CommandResult(BaseModel):

@@ -53,6 +53,7 @@ def build_worker(
             commands.contact_command,
             commands.task_command,
             commands.definition_command,
+            commands.admin_command,
             *engine.all(),
             schedules.sync_definition_schedule,
             schedules.scheduled_execution_input,

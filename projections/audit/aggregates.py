@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from eventsourcing.domain import Aggregate
 
+from domain.admin_action import AdminAction
 from domain.contact import Contact
 from domain.definition import WorkflowDefinition
 from domain.execution import WorkflowExecution
 from domain.task import Task
 
 AGGREGATE_TYPES: dict[str, type[Aggregate]] = {
+    "admin_action": AdminAction,
     "contact": Contact,
     "task": Task,
     "workflow_definition": WorkflowDefinition,

@@ -19,6 +19,7 @@ from application.services import ContactDraft, TaskDraft
 from domain.errors import InvalidValueError
 from worker.activities.context import command_context, reported_as_command_failures
 from worker.contracts import (
+    AdminCommand,
     CommandResult,
     ContactCommand,
     DefinitionCommand,
@@ -160,4 +161,14 @@ class CommandActivities:
             definition = definitions.get_definition(ctx, definition_id)
             result.version = definition.current_version
             result.webhook_secret_generation = definition.webhook_secret_generation
+            return result
+
+    @activity.defn(name="admin_command")
+    def admin_command(self, cmd: AdminCommand) -> CommandResult:
+        with reported_as_command_failures(cmd.meta):
+            ctx = command_context(cmd.meta)
+            action_id = self._services.admin.record_action(
+                ctx, cmd.action, cmd.target, cmd.parameters
+            )
+            result: CommandResult = self._result(ctx, action_id)
             return result

@@ -15,11 +15,13 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from worker.contracts import (
+        ADMIN_COMMAND_WORKFLOW,
         CONTACT_COMMAND_WORKFLOW,
         DEFINITION_COMMAND_WORKFLOW,
         REFUSAL_TYPES,
         TASK_COMMAND_WORKFLOW,
         TASK_STATUS_CHANGED_SIGNAL,
+        AdminCommand,
         CommandResult,
         ContactCommand,
         DefinitionCommand,
@@ -117,4 +119,23 @@ class DefinitionCommandWorkflow:
         return result
 
 
-COMMAND_WORKFLOWS = [ContactCommandWorkflow, TaskCommandWorkflow, DefinitionCommandWorkflow]
+@workflow.defn(name=ADMIN_COMMAND_WORKFLOW)
+class AdminCommandWorkflow:
+    @workflow.run
+    async def run(self, cmd: AdminCommand) -> CommandResult:
+        result: CommandResult = await workflow.execute_activity(
+            "admin_command",
+            cmd,
+            result_type=CommandResult,
+            start_to_close_timeout=COMMAND_TIMEOUT,
+            retry_policy=COMMAND_RETRY,
+        )
+        return result
+
+
+COMMAND_WORKFLOWS = [
+    ContactCommandWorkflow,
+    TaskCommandWorkflow,
+    DefinitionCommandWorkflow,
+    AdminCommandWorkflow,
+]

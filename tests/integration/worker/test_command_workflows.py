@@ -15,9 +15,11 @@ from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 from application.bundle import Services, build_services
 from worker.activities.commands import CommandActivities
 from worker.contracts import (
+    ADMIN_COMMAND_WORKFLOW,
     CONTACT_COMMAND_WORKFLOW,
     DEFINITION_COMMAND_WORKFLOW,
     TASK_COMMAND_WORKFLOW,
+    AdminCommand,
     CommandMeta,
     CommandResult,
     ContactCommand,
@@ -220,3 +222,27 @@ async def test_an_activity_run_twice_appends_its_events_once(
 
     assert first == second
     assert len(events(database_url)) == 1
+
+
+async def test_an_admin_action_is_recorded_as_an_event_naming_who_did_what(
+    temporal_env: WorkflowEnvironment, task_queue: str, running_worker: None, database_url: str
+) -> None:
+    cmd = AdminCommand(
+        meta=META, action="skip_parked", target="contacts", parameters={"position": 42}
+    )
+    result = await run(temporal_env, task_queue, ADMIN_COMMAND_WORKFLOW, cmd)
+
+    (row,) = events(database_url)
+    assert str(row["originator_id"]) == result.id
+    assert (row["aggregate_type"], row["event_type"]) == ("admin_action", "AdminAction.Performed")
+    assert row["data"]["action"] == "skip_parked"
+    assert row["data"]["parameters"] == {"position": 42}
+    assert row["actor"] == "user:42"
+    with pytest.raises(WorkflowFailureError) as refused:
+        await run(
+            temporal_env,
+            task_queue,
+            ADMIN_COMMAND_WORKFLOW,
+            AdminCommand(meta=META, action="drop_database", target="contacts"),
+        )
+    assert _refusal(refused.value).type == "InvalidValue"
