@@ -5,7 +5,14 @@ projection it drives (so one instance works on a projection at a time; others wa
 over when its connection drops), LISTENs on ``events`` to wake as soon as a writer commits, and
 runs each batch in its own transaction (`projections.batch`). A failed batch is rolled back,
 recorded in ``projection_tracking`` from a separate connection (the failed transaction cannot
-record anything), logged, and retried with exponential backoff; it is never skipped.
+record anything), logged, and retried. While following the store (`run_forever`), the batch is
+narrowed down to the one event at fault, which is retried with exponential backoff and then
+parked (`projections.batch.Stepper`): recorded, logged, shown in the status, and passed, so one
+bad event does not hold every later one back. Nothing is skipped without a trace.
+
+While an admin operation holds a projection's tracking row (a rebuild's swap, a reset, a retry
+of parked events), `run_forever` steps aside for that projection and comes back to it at the
+next NOTIFY or poll; the row lock, taken in every batch, is what keeps this exactly once.
 
 Not thread-safe: give each thread its own `Projector`.
 """
@@ -25,7 +32,14 @@ from psycopg import Connection, sql
 
 from projections import locks, tracking
 from projections.base import Projection
-from projections.batch import BatchResult, BeforeCommit, project_next_batch
+from projections.batch import (
+    BatchResult,
+    BeforeCommit,
+    PoisonPolicy,
+    Step,
+    Stepper,
+    project_next_batch,
+)
 from projections.errors import LockNotAcquiredError
 from projections.events import EVENTS_CHANNEL, use_fast_json
 
@@ -45,6 +59,8 @@ class Projector:
         poll_interval: longest sleep between checks when no NOTIFY arrives (a safety net).
         lock_retry_interval: how often a waiting instance retries a projection's lock.
         retry_backoff: (first, longest) delay in seconds before retrying a failed batch.
+        park_after: tries of one failing event before `run_forever` parks it and moves on;
+            None retries it forever instead (`run_until_caught_up` never parks: it raises).
         before_commit: test hook called inside each batch's transaction just before commit.
     """
 
@@ -58,6 +74,7 @@ class Projector:
         poll_interval: float = 1.0,
         lock_retry_interval: float = 1.0,
         retry_backoff: tuple[float, float] = (0.5, 30.0),
+        park_after: int | None = 5,
         before_commit: BeforeCommit | None = None,
         application_name: str = "bytedash-projector",
     ) -> None:
@@ -78,6 +95,18 @@ class Projector:
         self._lock_retry_interval = lock_retry_interval
         self._backoff_first, self._backoff_longest = retry_backoff
         self._before_commit = before_commit
+        self._policy = PoisonPolicy(attempts=park_after, backoff=retry_backoff)
+        self._steppers = {
+            projection.name: Stepper(
+                projection,
+                batch_size=batch_size,
+                scan_size=self._scan_size,
+                policy=self._policy,
+                skip_locked=True,
+                before_commit=before_commit,
+            )
+            for projection in self._projections
+        }
         self._application_name = application_name
         self._conn: Connection[Any] | None = None
         self._listening = False
@@ -162,13 +191,15 @@ class Projector:
             if name not in self._held or self._retry_at.get(name, 0.0) > monotonic():
                 continue
             try:
-                result = self._run_batch(conn, projection)
+                step = self._step(conn, projection)
             except Exception:
                 self._retry_at[name] = monotonic() + self._backoff(self._failures[name])
                 if self._conn is None:
                     return  # the connection broke with the batch; reconnect next round
                 continue
-            busy = busy or result.advanced
+            if step.error is not None and step.retry_in > 0:
+                self._retry_at[name] = monotonic() + step.retry_in
+            busy = busy or step.advanced or (step.error is not None and step.retry_in == 0)
         if not busy:
             self._wait_for_notify(conn, self._idle_timeout(), stop)
 
@@ -201,6 +232,45 @@ class Projector:
                 return
 
     # -- batches and failures ----------------------------------------------------------------------
+
+    def _step(self, conn: Connection[Any], projection: Projection) -> Step:
+        """One step of `run_forever`: a batch, or one move towards parking the event at fault."""
+        try:
+            step = self._steppers[projection.name].step(conn)
+        except Exception as exc:  # operational: lost connection, lock timeout, …
+            self._on_failure(conn, projection, exc)
+            raise
+        if step.parked is not None:
+            # Recorded and logged by the stepper; the projection is past it and healthy.
+            self._failures.pop(projection.name, None)
+            self._retry_at.pop(projection.name, None)
+            return step
+        if step.error is not None:
+            if step.retry_in == 0 and self._failures.get(projection.name, 0) > 0:
+                # Narrowing down a failure already recorded and logged: one line is enough.
+                self._failures[projection.name] += 1
+                log.warning(
+                    "projection_batch_narrowing",
+                    projection=projection.name,
+                    error=f"{type(step.error).__name__}: {step.error}",
+                )
+            else:
+                self._on_failure(conn, projection, step.error)
+            return step
+        if self._failures.pop(projection.name, 0):
+            self._retry_at.pop(projection.name, None)
+            log.info(
+                "projection_recovered", projection=projection.name, position=step_position(step)
+            )
+        result = step.result
+        if result is not None and result.applied:
+            log.debug(
+                "projection_batch_applied",
+                projection=projection.name,
+                events=result.applied,
+                position=result.position,
+            )
+        return step
 
     def _run_batch(self, conn: Connection[Any], projection: Projection) -> BatchResult:
         try:
@@ -317,3 +387,9 @@ class Projector:
                 locks.unlock(conn, projection.name)
             except psycopg.Error:
                 self._drop_connection()  # closing the session releases the lock anyway
+
+
+def step_position(step: Step) -> int | None:
+    if step.result is not None:
+        return step.result.position
+    return None if step.parked is None else step.parked.position
