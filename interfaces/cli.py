@@ -198,6 +198,117 @@ def cmd_projections_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _record(settings: Settings, args: argparse.Namespace, action: str, **params: Any) -> None:
+    from interfaces.admin_cli import record_admin_action
+
+    try:
+        action_id = record_admin_action(
+            address=_temporal_address(settings),
+            namespace=settings.temporal_namespace,
+            task_queue=settings.temporal_task_queue,
+            org_id=args.org,
+            action=action,
+            target=args.name,
+            parameters=params,
+        )
+    except Exception as e:
+        raise CommandLineError(
+            f"could not record the {action} as an admin event through Temporal "
+            f"({type(e).__name__}: {e}); is the worker running?"
+        ) from None
+    print(f"recorded admin action {action_id}", file=sys.stderr)
+
+
+def cmd_projections_admin(args: argparse.Namespace) -> int:
+    from projections.admin import (
+        AdminError,
+        TerminalProgress,
+        rebuild_projection,
+        reset_projection,
+        retry_parked,
+        skip_parked,
+        verify_projection,
+    )
+
+    from projections import projection_named
+
+    settings = _settings()
+    try:
+        projection_named(args.name)  # refuse an unknown name before recording anything
+    except KeyError as e:
+        raise CommandLineError(str(e.args[0])) from None
+    url = _database_url(settings)
+    try:
+        if args.action == "rebuild":
+            _record(settings, args, "rebuild", from_scratch=args.from_scratch)
+            progress = TerminalProgress(sys.stderr, label=f"rebuild {args.name}")
+            stop = _stop_on_signals()
+            try:
+                report = rebuild_projection(
+                    url,
+                    args.name,
+                    progress=progress,
+                    stop=stop,
+                    from_scratch=args.from_scratch,
+                    requested_by=operator_name(),
+                )
+            finally:
+                progress.close()
+            if not report.done:
+                print(
+                    f"rebuild of {args.name} interrupted at position {report.position}; "
+                    "run it again to resume"
+                )
+                return 130
+            print(
+                f"rebuilt {args.name}: {report.events_applied} events to position "
+                f"{report.position} in {report.seconds:.1f} s (swap {report.swap_seconds:.3f} s)"
+            )
+        elif args.action == "verify":
+            _record(settings, args, "verify")
+            progress = TerminalProgress(sys.stderr, label=f"verify {args.name}")
+            try:
+                verdict = verify_projection(url, args.name, progress=progress)
+            finally:
+                progress.close()
+            if verdict.ok:
+                print(
+                    f"{args.name} matches a fresh rebuild: {verdict.compared_rows} rows "
+                    f"at position {verdict.position}"
+                )
+                return 0
+            print(f"{args.name} differs from a fresh rebuild at position {verdict.position}:")
+            for key in verdict.missing:
+                print(f"  missing  {key}")
+            for key in verdict.extra:
+                print(f"  extra    {key}")
+            for changed in verdict.changed:
+                print(f"  changed  {changed}")
+            return 1
+        elif args.action == "reset":
+            _record(settings, args, "reset", to_position=args.to)
+            report = reset_projection(url, args.name, args.to)
+            print(f"reset {args.name} to position {report.position}")
+        elif args.action == "retry":
+            _record(settings, args, "retry_parked", position=args.position)
+            retried = retry_parked(url, args.name, args.position, actor=operator_name())
+            print(f"retried {retried.retried} parked event(s), {retried.failed} still failing")
+            return 0 if retried.ok else 1
+        else:
+            _record(settings, args, "skip_parked", position=args.position, reason=args.reason)
+            skip_parked(url, args.name, args.position, args.reason, operator_name())
+            print(f"skipped event {args.position} of {args.name}: {args.reason}")
+    except (AdminError, ValueError, LookupError) as e:
+        raise CommandLineError(str(e)) from None
+    return 0
+
+
+def operator_name() -> str:
+    from interfaces.admin_cli import operator
+
+    return operator()
+
+
 def _output(path: str | None) -> TextIO:
     return sys.stdout if path in (None, "-") else open(path, "w", encoding="utf-8", newline="")
 
@@ -296,6 +407,25 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("name", nargs="?", help="one projection only")
     status.add_argument("--json", action="store_true", help="print JSON")
     status.set_defaults(func=cmd_projections_status)
+    org_help = "org recorded on the admin-action event (the operator's org)"
+    rebuild = psub.add_parser("rebuild", help="rebuild aside, catch up, swap; resumable")
+    rebuild.add_argument("name")
+    rebuild.add_argument("--from-scratch", action="store_true", help="drop an unfinished one")
+    verify_p = psub.add_parser("verify", help="rebuild aside and compare with the live tables")
+    verify_p.add_argument("name")
+    reset = psub.add_parser("reset", help="set a projection back to a position")
+    reset.add_argument("name")
+    reset.add_argument("--to", type=int, required=True, metavar="POSITION")
+    retry = psub.add_parser("retry", help="apply parked events again")
+    retry.add_argument("name")
+    retry.add_argument("--position", type=int, help="one parked event (default: all)")
+    skip = psub.add_parser("skip", help="give up on a parked event, recording why")
+    skip.add_argument("name")
+    skip.add_argument("--position", type=int, required=True)
+    skip.add_argument("--reason", required=True)
+    for admin in (rebuild, verify_p, reset, retry, skip):
+        admin.add_argument("--org", default="system", help=org_help)
+        admin.set_defaults(func=cmd_projections_admin)
 
     events = sub.add_parser("events", help="auditor tooling on the event store")
     esub = events.add_subparsers(dest="action", required=True, metavar="ACTION")
