@@ -119,12 +119,18 @@ def cmd_projector(args: argparse.Namespace) -> int:
     chosen: list[Projection] = []
     starter: TemporalStarter | None = None
     try:
-        if args.only and args.only != TRIGGERS:
+        if args.only and args.only not in (TRIGGERS, "admin_requests"):
             chosen = [projection_named(args.only)]
         elif not args.only:
             chosen = default_projections()
     except KeyError as e:
         raise CommandLineError(f"{e.args[0]}, {TRIGGERS}") from None
+    admin: Any = None
+    if not args.only or args.only == "admin_requests":
+        from interfaces.admin_requests import AdminRequestFollower
+
+        admin = AdminRequestFollower(_database_url(settings))
+        chosen.append(admin)
     if args.only in (None, TRIGGERS):
         # The record-trigger follower starts executions, so it needs Temporal.
         starter = TemporalStarter(
@@ -139,6 +145,8 @@ def cmd_projector(args: argparse.Namespace) -> int:
     finally:
         if starter is not None:
             starter.close()
+        if admin is not None:
+            admin.close()
     return 0
 
 
@@ -220,6 +228,7 @@ def _record(settings: Settings, args: argparse.Namespace, action: str, **params:
 
 
 def cmd_projections_admin(args: argparse.Namespace) -> int:
+    from projections import projection_named
     from projections.admin import (
         AdminError,
         TerminalProgress,
@@ -229,8 +238,6 @@ def cmd_projections_admin(args: argparse.Namespace) -> int:
         skip_parked,
         verify_projection,
     )
-
-    from projections import projection_named
 
     settings = _settings()
     try:

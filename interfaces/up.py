@@ -16,6 +16,7 @@ from pathlib import Path
 import structlog
 import uvicorn
 
+from interfaces.admin_requests import AdminRequestFollower
 from interfaces.embedded import DataDirLock, EmbeddedPostgres, EmbeddedTemporal
 from interfaces.settings import Settings
 from interfaces.triggers import TemporalStarter, TriggerFollower
@@ -41,8 +42,11 @@ async def _serve(settings: Settings, database_url: str, temporal_address: str) -
             temporal_address, settings.temporal_namespace, settings.temporal_task_queue
         )
         try:
-            with Projector(database_url, [*default_projections(), TriggerFollower(starter)]) as p:
+            admin = AdminRequestFollower(database_url)
+            chosen = [*default_projections(), TriggerFollower(starter), admin]
+            with Projector(database_url, chosen) as p:
                 p.run_forever(stop_projector)
+            admin.close()
         finally:
             starter.close()
 

@@ -28,6 +28,7 @@ from interfaces.api.metrics import ApiMetrics
 from interfaces.api.middleware import MAX_BODY_BYTES, BodyLimitMiddleware, RequestContextMiddleware
 from interfaces.api.problems import install_problem_handlers
 from interfaces.api.routers import (
+    admin,
     audit,
     contacts,
     definitions,
@@ -149,6 +150,7 @@ def create_app(settings: Settings, *, temporal_client: Client | None = None) -> 
         templates.router,
         webhooks.router,
         audit.router,
+        admin.router,
     ):
         app.include_router(router)
     return app

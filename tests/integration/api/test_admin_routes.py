@@ -1,0 +1,82 @@
+"""Admins over HTTP: projection status, and a rebuild on a live system."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest_asyncio
+
+from interfaces.admin_requests import AdminRequestFollower
+from projections import Projector
+from tests.integration.api.conftest import Stack
+from tests.integration.api.support import assert_problem
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def admin_requests(stack: Stack) -> AsyncIterator[None]:
+    stop = threading.Event()
+    follower = AdminRequestFollower(stack.database_url)
+
+    def run() -> None:
+        with Projector(stack.database_url, [follower], poll_interval=0.2) as projector:
+            projector.run_forever(stop)
+
+    thread = threading.Thread(target=run, name="admin-requests", daemon=True)
+    thread.start()
+    yield
+    stop.set()
+    await asyncio.to_thread(thread.join, 10)
+    follower.close()
+
+
+async def test_status_lists_every_projection_with_its_lag(stack: Stack) -> None:
+    admin = stack.caller("admin")
+    listed = await admin.get("/api/v1/admin/projections")
+    assert listed.status_code == 200, listed.text
+    names = {p["name"] for p in listed.json()["items"]}
+    assert {"contacts", "tasks", "executions", "definitions"} <= names
+    for item in listed.json()["items"]:
+        for key in ("position", "head", "lag_events", "lag_seconds", "status", "last_error"):
+            assert key in item
+    assert_problem(await admin.as_role("member").get("/api/v1/admin/projections"), 403)
+    assert_problem(await admin.get("/api/v1/admin/projections/nope"), 404)
+
+
+async def test_a_rebuild_requested_over_http_runs_while_reads_keep_working(
+    stack: Stack, admin_requests: None
+) -> None:
+    admin = stack.caller("admin")
+    for n in range(5):
+        made = await admin.post("/api/v1/contacts?wait=true", json={"first_name": f"R{n}"})
+        assert made.status_code == 201, made.text
+
+    requested = await admin.post("/api/v1/admin/projections/contacts/rebuild")
+    assert requested.status_code == 202, requested.text
+    action_id = requested.json()["id"]
+
+    deadline = time.monotonic() + 60
+    while True:
+        listed = await admin.get("/api/v1/contacts?limit=200")
+        assert listed.status_code == 200, listed.text
+        assert len(listed.json()["items"]) == 5  # never empty or partial
+        status: dict[str, Any] = (await admin.get("/api/v1/admin/projections/contacts")).json()
+        rebuild = status.get("rebuild") or {}
+        if rebuild.get("phase") == "done":
+            break
+        assert time.monotonic() < deadline, status
+        await asyncio.sleep(0.1)
+    assert rebuild["requested_by"] == "user:u1"
+
+    history = await admin.get(f"/api/v1/aggregates/admin_action/{action_id}/history")
+    assert history.status_code == 200, history.text
+    (recorded,) = history.json()["items"]
+    assert recorded["data"]["action"] == "rebuild"
+    assert recorded["metadata"]["actor"] == "user:u1"
+    assert_problem(await admin.post("/api/v1/admin/projections/nope/rebuild"), 404)
+    assert_problem(
+        await admin.as_role("viewer").post("/api/v1/admin/projections/tasks/rebuild"), 403
+    )
