@@ -396,7 +396,7 @@ def build_parser() -> argparse.ArgumentParser:
     projector.add_argument(
         "--only",
         metavar="NAME",
-        help="run one projection only (or 'triggers', the record triggers)",
+        help="run one projection only, or the follower 'triggers' or 'admin_requests'",
     )
     projector.set_defaults(func=cmd_projector)
     sub.add_parser("api", help="the HTTP API alone").set_defaults(func=cmd_api)

@@ -8,6 +8,7 @@ live ones keep serving, and ``GET /admin/projections/{name}`` shows its progress
 
 from __future__ import annotations
 
+import json
 import uuid
 
 from fastapi import APIRouter, Request
@@ -66,7 +67,6 @@ async def rebuild_projection_route(
 
 
 def _json(rows: list[dict[str, object]]) -> list[dict[str, object]]:
-    import json
-
+    """Times and ids as JSON text, the way every other route renders them."""
     loaded: list[dict[str, object]] = json.loads(json.dumps(rows, default=str))
     return loaded
