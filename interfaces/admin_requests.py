@@ -24,6 +24,14 @@ from projections.tables import TableNames
 log = structlog.get_logger(__name__)
 
 NAME = "admin_requests"
+# Set by the API on the actions it hands to the projector. The CLI records its own actions and
+# carries them out itself, so the projector must leave those alone.
+EXECUTOR = "projector"
+
+
+def wants_projector(data: dict[str, Any]) -> bool:
+    parameters = data.get("parameters") or {}
+    return data.get("action") == "rebuild" and parameters.get("executor") == EXECUTOR
 
 
 class AdminRequestFollower(Projection):
@@ -36,7 +44,7 @@ class AdminRequestFollower(Projection):
 
     def apply_batch(self, conn: Connection[Any], events: Sequence[RecordedEvent]) -> None:
         for event in events:
-            if event.data.get("action") == "rebuild":
+            if wants_projector(event.data):
                 self._pool.submit(
                     self._rebuild, str(event.data.get("target")), event.actor, event.position
                 )

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from temporalio.client import WorkflowFailureError
 
+from interfaces.admin_requests import EXECUTOR
 from interfaces.api.commands import CommandTarget, command_meta, command_problem
 from interfaces.api.deps import Context, Db, DefinitionManager
 from interfaces.api.routers.common import API_PREFIX, not_found
@@ -51,7 +52,12 @@ async def rebuild_projection_route(
     try:
         result: CommandResult = await context.require_temporal().execute_workflow(
             ADMIN_COMMAND_WORKFLOW,
-            AdminCommand(meta=command_meta(request, caller), action="rebuild", target=name),
+            AdminCommand(
+                meta=command_meta(request, caller),
+                action="rebuild",
+                target=name,
+                parameters={"executor": EXECUTOR},
+            ),
             id=workflow_id,
             task_queue=context.settings.temporal_task_queue,
             result_type=CommandResult,

@@ -75,8 +75,18 @@ async def test_a_rebuild_requested_over_http_runs_while_reads_keep_working(
     assert history.status_code == 200, history.text
     (recorded,) = history.json()["items"]
     assert recorded["data"]["action"] == "rebuild"
+    assert recorded["data"]["parameters"] == {"executor": "projector"}
     assert recorded["metadata"]["actor"] == "user:u1"
     assert_problem(await admin.post("/api/v1/admin/projections/nope/rebuild"), 404)
     assert_problem(
         await admin.as_role("viewer").post("/api/v1/admin/projections/tasks/rebuild"), 403
     )
+
+
+def test_only_rebuilds_requested_for_the_projector_are_carried_out() -> None:
+    """The CLI records its rebuild and runs it itself; the projector must not run it too."""
+    from interfaces.admin_requests import wants_projector
+
+    assert wants_projector({"action": "rebuild", "parameters": {"executor": "projector"}})
+    assert not wants_projector({"action": "rebuild", "parameters": {"from_scratch": False}})
+    assert not wants_projector({"action": "verify", "parameters": {"executor": "projector"}})
