@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from pydantic import BaseModel
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
@@ -43,17 +44,23 @@ COMMAND_RETRY = RetryPolicy(
 COMMAND_TIMEOUT = timedelta(seconds=30)
 
 
+async def _run_command(activity: str, cmd: BaseModel) -> CommandResult:
+    """The one activity of a command workflow, with the shared timeout and retry policy."""
+    result: CommandResult = await workflow.execute_activity(
+        activity,
+        cmd,
+        result_type=CommandResult,
+        start_to_close_timeout=COMMAND_TIMEOUT,
+        retry_policy=COMMAND_RETRY,
+    )
+    return result
+
+
 @workflow.defn(name=CONTACT_COMMAND_WORKFLOW)
 class ContactCommandWorkflow:
     @workflow.run
     async def run(self, cmd: ContactCommand) -> CommandResult:
-        result: CommandResult = await workflow.execute_activity(
-            "contact_command",
-            cmd,
-            result_type=CommandResult,
-            start_to_close_timeout=COMMAND_TIMEOUT,
-            retry_policy=COMMAND_RETRY,
-        )
+        result = await _run_command("contact_command", cmd)
         return result
 
 
@@ -65,13 +72,7 @@ class TaskCommandWorkflow:
 
     @workflow.run
     async def run(self, cmd: TaskCommand) -> CommandResult:
-        result: CommandResult = await workflow.execute_activity(
-            "task_command",
-            cmd,
-            result_type=CommandResult,
-            start_to_close_timeout=COMMAND_TIMEOUT,
-            retry_policy=COMMAND_RETRY,
-        )
+        result = await _run_command("task_command", cmd)
         change = result.task_status_changed
         if change is not None and workflow.patched(SIGNAL_EXECUTION_PATCH):
             await _signal_execution(change)
@@ -98,13 +99,7 @@ async def _signal_execution(change: TaskStatusChanged) -> None:
 class DefinitionCommandWorkflow:
     @workflow.run
     async def run(self, cmd: DefinitionCommand) -> CommandResult:
-        result: CommandResult = await workflow.execute_activity(
-            "definition_command",
-            cmd,
-            result_type=CommandResult,
-            start_to_close_timeout=COMMAND_TIMEOUT,
-            retry_policy=COMMAND_RETRY,
-        )
+        result = await _run_command("definition_command", cmd)
         # Activating, deactivating or publishing may start, change or stop a `schedule`
         # trigger: bring the definition's Temporal Schedule in line with what was recorded.
         if cmd.action in ("activate", "deactivate", "publish") and workflow.patched(
@@ -123,13 +118,7 @@ class DefinitionCommandWorkflow:
 class AdminCommandWorkflow:
     @workflow.run
     async def run(self, cmd: AdminCommand) -> CommandResult:
-        result: CommandResult = await workflow.execute_activity(
-            "admin_command",
-            cmd,
-            result_type=CommandResult,
-            start_to_close_timeout=COMMAND_TIMEOUT,
-            retry_policy=COMMAND_RETRY,
-        )
+        result = await _run_command("admin_command", cmd)
         return result
 
 
