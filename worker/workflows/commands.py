@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from pydantic import BaseModel
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from pydantic import BaseModel
+
     from worker.contracts import (
         ADMIN_COMMAND_WORKFLOW,
         CONTACT_COMMAND_WORKFLOW,
