@@ -284,7 +284,8 @@ class ExecutionActivities:
     def set_due_date_step(self, call: SetDueDateStep) -> StepResult:
         with reported_as_command_failures(call.meta):
             due_date = _date(call.due_date, "due_date")
-            assert due_date is not None
+            if due_date is None:
+                raise InvalidValueError("set_due_date needs a due_date", field="due_date")
             output = self._services.executions.set_due_date_step(
                 keyed_context(call.meta, call.command_key),
                 _uuid("execution", call.execution_id),

@@ -27,6 +27,9 @@ from tests.integration.engine.support import (
 
 CTX = CommandContext(org_id="org_e", command_id="reader")
 
+# Its own copy of seed 000 rather than domain.definition_library.APPLICANT_ONBOARDING: this test
+# pins the exact event sequence and step ids, which must not move when the library is edited
+# (the library version is run end to end by tests/integration/api/test_onboarding_over_http.py).
 ONBOARDING: dict[str, Any] = {
     "name": "Applicant Onboarding",
     "description": "Review an application and welcome or decline the applicant.",
