@@ -16,6 +16,7 @@ from application.delivery.email import SmtpMailer, SmtpSettings
 from worker.activities.commands import CommandActivities
 from worker.activities.execution import ExecutionActivities
 from worker.activities.schedules import ScheduleActivities
+from worker.interceptors import ActivityContextInterceptor
 from worker.workflows.commands import COMMAND_WORKFLOWS
 from worker.workflows.execution import ExecutionWorkflow
 from worker.workflows.schedules import ScheduledExecutionWorkflow
@@ -58,6 +59,8 @@ def build_worker(
             schedules.sync_definition_schedule,
             schedules.scheduled_execution_input,
         ],
+        # Binds every activity's log context and reports its refusals as non-retryable failures.
+        interceptors=[ActivityContextInterceptor()],
         activity_executor=ThreadPoolExecutor(
             max_workers=activity_threads, thread_name_prefix="activity"
         ),

@@ -17,7 +17,7 @@ from application.errors import NotFoundError
 from application.metadata import CommandContext
 from application.services import ContactDraft, TaskDraft
 from domain.errors import InvalidValueError
-from worker.activities.context import command_context, reported_as_command_failures
+from worker.activities.context import command_context
 from worker.contracts import (
     AdminCommand,
     CommandResult,
@@ -77,49 +77,47 @@ class CommandActivities:
 
     @activity.defn(name="contact_command")
     def contact_command(self, cmd: ContactCommand) -> CommandResult:
-        with reported_as_command_failures(cmd.meta):
-            ctx = command_context(cmd.meta)
-            contact_id = _uuid("contact", cmd.contact_id)
-            contacts = self._services.contacts
-            if cmd.action == "create":
-                _check_keys(cmd.changes, CONTACT_FIELDS)
-                draft = ContactDraft(contact_id=contact_id, **cmd.changes)
-                contacts.create_contact(ctx, draft)
-            elif cmd.action == "update":
-                _check_keys(cmd.changes, CONTACT_FIELDS)
-                contacts.update_contact(ctx, contact_id, cmd.changes)
-            else:
-                contacts.archive_contact(ctx, contact_id, cmd.reason)
-            result: CommandResult = self._result(ctx, contact_id)
-            return result
+        ctx = command_context(cmd.meta)
+        contact_id = _uuid("contact", cmd.contact_id)
+        contacts = self._services.contacts
+        if cmd.action == "create":
+            _check_keys(cmd.changes, CONTACT_FIELDS)
+            draft = ContactDraft(contact_id=contact_id, **cmd.changes)
+            contacts.create_contact(ctx, draft)
+        elif cmd.action == "update":
+            _check_keys(cmd.changes, CONTACT_FIELDS)
+            contacts.update_contact(ctx, contact_id, cmd.changes)
+        else:
+            contacts.archive_contact(ctx, contact_id, cmd.reason)
+        result: CommandResult = self._result(ctx, contact_id)
+        return result
 
     @activity.defn(name="task_command")
     def task_command(self, cmd: TaskCommand) -> CommandResult:
-        with reported_as_command_failures(cmd.meta):
-            ctx = command_context(cmd.meta)
-            task_id = _uuid("task", cmd.task_id)
-            tasks = self._services.tasks
-            _check_keys(cmd.changes, TASK_FIELDS)
-            changes = dict(cmd.changes)
-            if "due_date" in changes:
-                changes["due_date"] = _due_date(changes["due_date"])
-            if cmd.action == "update":
-                tasks.update_task(ctx, task_id, changes)
-                result: CommandResult = self._result(ctx, task_id)
-                if "status" in changes:
-                    result.task_status_changed = self._execution_signal(ctx, task_id)
-                return result
-            status = changes.pop("status", None)
-            metadata = changes.pop("metadata", None) or {}
-            tasks.assign_task(ctx, TaskDraft(task_id=task_id, metadata=metadata, **changes))
-            if status is None or status == "todo":
-                result = self._result(ctx, task_id)
-                return result
-            # A second command of its own: one command id must not write two saves.
-            status_ctx = ctx.caused_by(f"{ctx.command_id}#status")
-            tasks.change_task_status(status_ctx, task_id, str(status))
-            result = self._result(ctx, task_id, status_ctx)
+        ctx = command_context(cmd.meta)
+        task_id = _uuid("task", cmd.task_id)
+        tasks = self._services.tasks
+        _check_keys(cmd.changes, TASK_FIELDS)
+        changes = dict(cmd.changes)
+        if "due_date" in changes:
+            changes["due_date"] = _due_date(changes["due_date"])
+        if cmd.action == "update":
+            tasks.update_task(ctx, task_id, changes)
+            result: CommandResult = self._result(ctx, task_id)
+            if "status" in changes:
+                result.task_status_changed = self._execution_signal(ctx, task_id)
             return result
+        status = changes.pop("status", None)
+        metadata = changes.pop("metadata", None) or {}
+        tasks.assign_task(ctx, TaskDraft(task_id=task_id, metadata=metadata, **changes))
+        if status is None or status == "todo":
+            result = self._result(ctx, task_id)
+            return result
+        # A second command of its own: one command id must not write two saves.
+        status_ctx = ctx.caused_by(f"{ctx.command_id}#status")
+        tasks.change_task_status(status_ctx, task_id, str(status))
+        result = self._result(ctx, task_id, status_ctx)
+        return result
 
     def _execution_signal(self, ctx: CommandContext, task_id: UUID) -> TaskStatusChanged | None:
         """What to tell the execution that created the task, if one did (seed 000, Pattern 4)."""
@@ -139,36 +137,32 @@ class CommandActivities:
 
     @activity.defn(name="definition_command")
     def definition_command(self, cmd: DefinitionCommand) -> CommandResult:
-        with reported_as_command_failures(cmd.meta):
-            ctx = command_context(cmd.meta)
-            definition_id = _uuid("definition", cmd.definition_id)
-            definitions = self._services.definitions
-            if cmd.action in ("create", "publish") and cmd.body is None:
-                raise InvalidValueError("a definition body is required", field="body")
-            if cmd.action == "create":
-                assert cmd.body is not None
-                definitions.create_definition(ctx, cmd.body, definition_id)
-            elif cmd.action == "publish":
-                assert cmd.body is not None
-                definitions.publish_version(ctx, definition_id, cmd.body)
-            elif cmd.action == "activate":
-                definitions.activate(ctx, definition_id)
-            elif cmd.action == "deactivate":
-                definitions.deactivate(ctx, definition_id)
-            else:
-                definitions.rotate_webhook_secret(ctx, definition_id)
-            result: CommandResult = self._result(ctx, definition_id)
-            definition = definitions.get_definition(ctx, definition_id)
-            result.version = definition.current_version
-            result.webhook_secret_generation = definition.webhook_secret_generation
-            return result
+        ctx = command_context(cmd.meta)
+        definition_id = _uuid("definition", cmd.definition_id)
+        definitions = self._services.definitions
+        if cmd.action in ("create", "publish") and cmd.body is None:
+            raise InvalidValueError("a definition body is required", field="body")
+        if cmd.action == "create":
+            assert cmd.body is not None
+            definitions.create_definition(ctx, cmd.body, definition_id)
+        elif cmd.action == "publish":
+            assert cmd.body is not None
+            definitions.publish_version(ctx, definition_id, cmd.body)
+        elif cmd.action == "activate":
+            definitions.activate(ctx, definition_id)
+        elif cmd.action == "deactivate":
+            definitions.deactivate(ctx, definition_id)
+        else:
+            definitions.rotate_webhook_secret(ctx, definition_id)
+        result: CommandResult = self._result(ctx, definition_id)
+        definition = definitions.get_definition(ctx, definition_id)
+        result.version = definition.current_version
+        result.webhook_secret_generation = definition.webhook_secret_generation
+        return result
 
     @activity.defn(name="admin_command")
     def admin_command(self, cmd: AdminCommand) -> CommandResult:
-        with reported_as_command_failures(cmd.meta):
-            ctx = command_context(cmd.meta)
-            action_id = self._services.admin.record_action(
-                ctx, cmd.action, cmd.target, cmd.parameters
-            )
-            result: CommandResult = self._result(ctx, action_id)
-            return result
+        ctx = command_context(cmd.meta)
+        action_id = self._services.admin.record_action(ctx, cmd.action, cmd.target, cmd.parameters)
+        result: CommandResult = self._result(ctx, action_id)
+        return result

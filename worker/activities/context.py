@@ -1,4 +1,4 @@
-"""Turns an activity's Temporal context into command metadata, and domain errors into failures.
+"""Turns an activity's Temporal context into command metadata.
 
 Seed 003's "emitEvent" rule: events name the workflow and activity that caused them without
 the caller passing those fields by hand. The command id is the workflow id plus the activity id,
@@ -12,17 +12,10 @@ from contextlib import contextmanager
 
 import structlog
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
-from application.errors import NotFoundError
 from application.metadata import CommandContext
-from domain.errors import (
-    DefinitionInvalidError,
-    DomainError,
-    InvalidTransitionError,
-    InvalidValueError,
-)
-from worker.contracts import CommandFailure, CommandMeta
+from worker.contracts import CommandMeta
+from worker.interceptors import refusal
 
 
 def command_context(meta: CommandMeta, suffix: str = "") -> CommandContext:
@@ -52,18 +45,11 @@ def keyed_context(meta: CommandMeta, key: str) -> CommandContext:
     )
 
 
-def _failure(kind: str, error: Exception, failure: CommandFailure) -> ApplicationError:
-    return ApplicationError(failure.message, failure.model_dump(), type=kind, non_retryable=True)
-
-
 @contextmanager
 def reported_as_command_failures(meta: CommandMeta) -> Iterator[None]:
-    """Bind log context, and raise refusals as non-retryable failures the caller can map.
-
-    A refusal (not found, invalid value, invalid transition) will not change on retry, so
-    retrying only delays the answer; anything else (a dropped connection, a lock timeout) is
-    left to Temporal's retry policy.
-    """
+    """What ``worker.interceptors.ActivityContextInterceptor`` does for every activity, for code
+    that still wraps itself: the interceptor makes this redundant on any worker built by
+    ``worker.main.build_worker``."""
     info = activity.info()
     with structlog.contextvars.bound_contextvars(
         org_id=meta.org_id,
@@ -74,18 +60,8 @@ def reported_as_command_failures(meta: CommandMeta) -> Iterator[None]:
     ):
         try:
             yield
-        except NotFoundError as e:
-            raise _failure("NotFound", e, CommandFailure(message=e.message)) from None
-        except DefinitionInvalidError as e:
-            problems = [p.to_dict() for p in e.problems]
-            raise _failure(
-                "DefinitionInvalid", e, CommandFailure(message=e.message, problems=problems)
-            ) from None
-        except InvalidValueError as e:
-            raise _failure(
-                "InvalidValue", e, CommandFailure(message=e.message, field=e.field)
-            ) from None
-        except InvalidTransitionError as e:
-            raise _failure("InvalidTransition", e, CommandFailure(message=e.message)) from None
-        except DomainError as e:
-            raise _failure("InvalidValue", e, CommandFailure(message=e.message)) from None
+        except Exception as error:
+            failure = refusal(error)
+            if failure is None:
+                raise
+            raise failure from None
