@@ -66,11 +66,13 @@ def _stop_on_signals() -> threading.Event:
 
 def cmd_up(args: argparse.Namespace) -> int:
     from interfaces.embedded import AlreadyRunningError, EmbeddedStartError
-    from interfaces.up import run_up
+    from interfaces.supervisor import StackError
+    from interfaces.up import default_workers, run_up
 
+    workers = args.workers if args.workers is not None else default_workers()
     try:
-        return run_up(_settings())
-    except (AlreadyRunningError, EmbeddedStartError) as e:
+        return run_up(_settings(), workers=workers, api_workers=args.api_workers)
+    except (AlreadyRunningError, EmbeddedStartError, StackError) as e:
         raise CommandLineError(str(e)) from None
 
 
@@ -87,8 +89,10 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
+    from interfaces.supervisor import die_with_supervisor
     from worker.main import run_worker
 
+    die_with_supervisor()
     settings = _settings()
     database_url = _database_url(settings)
 
@@ -111,10 +115,12 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_projector(args: argparse.Namespace) -> int:
+    from interfaces.supervisor import die_with_supervisor
     from interfaces.triggers import NAME as TRIGGERS
     from interfaces.triggers import TemporalStarter, TriggerFollower
     from projections import Projection, Projector, default_projections, projection_named
 
+    die_with_supervisor()
     settings = _settings()
     chosen: list[Projection] = []
     starter: TemporalStarter | None = None
@@ -150,11 +156,26 @@ def cmd_projector(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_api(args: argparse.Namespace) -> int:
-    import uvicorn
+# Seconds the API waits for in-flight requests (and open event streams) when told to stop.
+API_GRACEFUL_SHUTDOWN = 10
 
+
+def api_from_environment() -> Any:
+    """The app factory uvicorn's worker processes import (``--workers`` needs an import
+    string): each builds its own app from the environment ``cmd_api`` resolved."""
     from interfaces.api.app import create_app
 
+    return create_app(_settings())
+
+
+def cmd_api(args: argparse.Namespace) -> int:
+    import os
+
+    import uvicorn
+
+    from interfaces.supervisor import die_with_supervisor
+
+    die_with_supervisor()
     settings = _settings()
     settings = settings.model_copy(
         update={
@@ -162,8 +183,29 @@ def cmd_api(args: argparse.Namespace) -> int:
             "temporal_address": _temporal_address(settings),
         }
     )
+    if args.workers > 1:
+        # Resolved once here (an embedded server is started at most once), inherited by workers.
+        assert settings.database_url is not None and settings.temporal_address is not None
+        os.environ["DATABASE_URL"] = settings.database_url
+        os.environ["TEMPORAL_ADDRESS"] = settings.temporal_address
+        uvicorn.run(
+            "interfaces.cli:api_from_environment",
+            factory=True,
+            workers=args.workers,
+            host=settings.api_host,
+            port=settings.api_port,
+            log_config=None,
+            timeout_graceful_shutdown=API_GRACEFUL_SHUTDOWN,
+        )
+        return 0
+    from interfaces.api.app import create_app
+
     uvicorn.run(
-        create_app(settings), host=settings.api_host, port=settings.api_port, log_config=None
+        create_app(settings),
+        host=settings.api_host,
+        port=settings.api_port,
+        log_config=None,
+        timeout_graceful_shutdown=API_GRACEFUL_SHUTDOWN,
     )
     return 0
 
@@ -379,15 +421,39 @@ def _event_filters(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--until", help="occurred_at < this ISO time (with a timezone)")
 
 
+MAX_PROCESSES = 64
+
+
+def _process_count(text: str) -> int:
+    try:
+        count = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 1 <= count <= MAX_PROCESSES:
+        raise argparse.ArgumentTypeError(f"{count} is not between 1 and {MAX_PROCESSES}")
+    return count
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bytedash", description="Byte Dashboard backend: processes and admin tooling."
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    sub.add_parser("up", help="the whole stack in the foreground (embedded defaults)").set_defaults(
-        func=cmd_up
+    up = sub.add_parser(
+        "up",
+        help="the whole stack in the foreground (embedded defaults), one process per role",
     )
+    up.add_argument(
+        "--workers",
+        type=_process_count,
+        metavar="N",
+        help="worker processes (default: one per two CPU cores, at least one)",
+    )
+    up.add_argument(
+        "--api-workers", type=_process_count, default=1, metavar="N", help="API processes"
+    )
+    up.set_defaults(func=cmd_up)
     sub.add_parser("migrate", help="apply pending migrations (idempotent)").set_defaults(
         func=cmd_migrate
     )
@@ -399,7 +465,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="run one projection only, or the follower 'triggers' or 'admin_requests'",
     )
     projector.set_defaults(func=cmd_projector)
-    sub.add_parser("api", help="the HTTP API alone").set_defaults(func=cmd_api)
+    api = sub.add_parser("api", help="the HTTP API alone")
+    api.add_argument(
+        "--workers", type=_process_count, default=1, metavar="N", help="uvicorn worker processes"
+    )
+    api.set_defaults(func=cmd_api)
 
     token = sub.add_parser("token", help="print a development bearer token")
     token.add_argument("--org", required=True, help="the org_id claim")

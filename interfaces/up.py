@@ -1,104 +1,66 @@
-"""``bytedash up``: the whole stack in one foreground process for one machine.
+"""``bytedash up``: the whole stack for one machine, under one foreground supervisor.
 
 Order matters on the way up (Postgres, Temporal, migrations, then the worker, projector and API
 that use them) and on the way down (stop taking requests, let in-flight activities and the
 current projector batch finish, then stop Temporal and Postgres), so one process supervises it
-all rather than a shell script or a process manager that knows nothing of that order.
+all rather than a shell script or a process manager that knows nothing of that order. The API,
+the worker(s) and the projector are separate processes (``interfaces.supervisor``) so that they
+use more than one core between them.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import threading
+import os
+import sys
 from pathlib import Path
 
-import structlog
-import uvicorn
-
-from interfaces.admin_requests import AdminRequestFollower
-from interfaces.embedded import DataDirLock, EmbeddedPostgres, EmbeddedTemporal
+from interfaces.embedded import DataDirLock, EmbeddedPostgres, EmbeddedTemporal, port_is_free
 from interfaces.settings import Settings
-from interfaces.triggers import TemporalStarter, TriggerFollower
+from interfaces.supervisor import ChildSpec, StackError, StopSignals, Supervisor
 from migrations import apply_migrations
-from projections import Projector, default_projections
-from worker.main import run_worker
 
-log = structlog.get_logger(__name__)
+# The worker's graceful_shutdown_timeout is 10 s: its in-flight activities get that, plus the
+# time to close its pool, before it is killed.
+WORKER_STOP_TIMEOUT = 30.0
+PROJECTOR_STOP_TIMEOUT = 30.0
+# Above the API's own graceful-shutdown timeout (cli.API_GRACEFUL_SHUTDOWN).
+API_STOP_TIMEOUT = 20.0
+
+
+def default_workers() -> int:
+    """One worker process per two cores. On a two-core machine a second worker process does
+    not add throughput (measured: docs/operations.md): the API, the projector, Temporal and
+    Postgres need the other core."""
+    return max(1, (os.cpu_count() or 1) // 2)
 
 
 def _say(text: str) -> None:
     print(text, flush=True)
 
 
-async def _serve(settings: Settings, database_url: str, temporal_address: str) -> None:
-    from interfaces.api.app import create_app
-
-    stop_worker = asyncio.Event()
-    stop_projector = threading.Event()
-
-    def project() -> None:
-        starter = TemporalStarter(
-            temporal_address, settings.temporal_namespace, settings.temporal_task_queue
-        )
-        try:
-            admin = AdminRequestFollower(database_url)
-            chosen = [*default_projections(), TriggerFollower(starter), admin]
-            with Projector(database_url, chosen) as p:
-                p.run_forever(stop_projector)
-            admin.close()
-        finally:
-            starter.close()
-
-    projector_thread = threading.Thread(target=project, name="projector", daemon=True)
-    projector_thread.start()
-    worker_task = asyncio.create_task(
-        run_worker(
-            database_url=database_url,
-            temporal_address=temporal_address,
-            namespace=settings.temporal_namespace,
-            task_queue=settings.temporal_task_queue,
-            smtp_url=settings.smtp_url,
-            stop=stop_worker,
-        ),
-        name="worker",
-    )
-    app_settings = settings.model_copy(
-        update={"database_url": database_url, "temporal_address": temporal_address}
-    )
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(app_settings),
-            host=settings.api_host,
-            port=settings.api_port,
-            log_config=None,
-            lifespan="on",
-        )
-    )
-    base = f"http://{settings.api_host}:{settings.api_port}"
-    try:
-        serving = asyncio.create_task(server.serve(), name="api")
-        while not server.started and not serving.done():
-            await asyncio.sleep(0.05)
-        if server.started:
-            _say(f"API        {base}/api/v1")
-            _say(f"API docs   {base}/docs")
-            _say("Ready. Ctrl-C stops everything.")
-        done, _ = await asyncio.wait({serving, worker_task}, return_when=asyncio.FIRST_COMPLETED)
-        for task in done:
-            task.result()  # a worker or server that died on its own: surface why
-    finally:
-        server.should_exit = True
-        stop_worker.set()
-        stop_projector.set()
-        with contextlib.suppress(Exception):
-            await worker_task
-        await asyncio.to_thread(projector_thread.join, 30)
+def _bytedash(*args: str) -> tuple[str, ...]:
+    return (sys.executable, "-m", "interfaces.cli", *args)
 
 
-def run_up(settings: Settings) -> int:
+def children(workers: int, api_workers: int) -> list[ChildSpec]:
+    """In start order: the worker(s), the projector, then the API that sends them work."""
+    names = ["worker"] if workers == 1 else [f"worker-{n}" for n in range(1, workers + 1)]
+    api = ("api",) if api_workers == 1 else ("api", "--workers", str(api_workers))
+    return [
+        *(ChildSpec(name, _bytedash("worker"), 1, WORKER_STOP_TIMEOUT) for name in names),
+        ChildSpec("projector", _bytedash("projector"), 2, PROJECTOR_STOP_TIMEOUT),
+        ChildSpec("api", _bytedash(*api), 0, API_STOP_TIMEOUT),
+    ]
+
+
+def run_up(settings: Settings, *, workers: int = 1, api_workers: int = 1) -> int:
     data_dir = Path(settings.data_dir).resolve()
+    host, port = settings.api_host, settings.api_port
     with DataDirLock(data_dir):
+        if not port_is_free(port, host):
+            raise StackError(
+                f"port {port} on {host} is in use; stop what listens there or set API_PORT"
+            )
         postgres = EmbeddedPostgres(data_dir) if not settings.database_url else None
         temporal = EmbeddedTemporal(data_dir) if not settings.temporal_address else None
         try:
@@ -113,12 +75,35 @@ def run_up(settings: Settings) -> int:
                 _say(f"Temporal UI {temporal.ui_url}")
             applied = apply_migrations(database_url)
             _say(f"Migrations {len(applied)} applied")
-            with contextlib.suppress(KeyboardInterrupt):
-                asyncio.run(_serve(settings, database_url, temporal_address))
+            env = {
+                **os.environ,
+                "DATABASE_URL": database_url,
+                "TEMPORAL_ADDRESS": temporal_address,
+            }
+            base = f"http://{host}:{port}"
+            with StopSignals() as signals:
+                supervisor: Supervisor
+
+                def announce() -> None:
+                    pids = ", ".join(f"{name} {pid}" for name, pid in supervisor.pids().items())
+                    _say(f"Processes  {pids}")
+                    _say(f"API        {base}/api/v1")
+                    _say(f"API docs   {base}/docs")
+                    _say("Ready. Ctrl-C stops everything.")
+
+                supervisor = Supervisor(
+                    children(workers, api_workers),
+                    env,
+                    signals,
+                    ready_port=(host, port),
+                    announce=announce,
+                )
+                supervisor.run()
         finally:
-            if temporal is not None:
-                temporal.stop()
-            if postgres is not None:
-                postgres.stop()
+            with StopSignals():  # a second Ctrl-C must not cut Postgres' shutdown short
+                if temporal is not None:
+                    temporal.stop()
+                if postgres is not None:
+                    postgres.stop()
     _say("Stopped.")
     return 0
