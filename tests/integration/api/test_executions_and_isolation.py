@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from application.metadata import CommandContext
+from application.services.execution_steps import StepRef, WaitFor
 from tests.integration.api.conftest import Stack
 from tests.integration.api.support import Caller, assert_problem
 from tests.integration.api.test_definitions import DEFINITION
@@ -16,26 +17,39 @@ WORKFLOW = {"workflow_id": "exec-wf-1", "workflow_type": "ExecutionWorkflow"}
 
 
 def record_execution(stack: Stack, org: str, definition_id: str, contact_id: str) -> str:
-    """An execution written the way the engine writes one: through the service's events."""
+    """An execution written the way the engine writes one: through its step commands."""
     executions = stack.services.executions
+    execution_id = uuid.uuid4()
 
     def ctx() -> CommandContext:
         return CommandContext.new(org, **WORKFLOW)
 
-    execution_id = executions.create_execution(
+    executions.begin(
         ctx(),
+        execution_id,
         definition_id=definition_id,
         definition_version=1,
         workflow_id="exec-wf-1",
+        workflow_run_id="run-1",
         contact_id=contact_id,
         input={"source": "form"},
+        trigger={"type": "form_submission"},
+        trigger_step=StepRef("step_1", "trigger", "Form Submitted"),
+        trigger_output={},
     )
-    executions.start(ctx(), execution_id, "run-1")
-    executions.start_step(ctx(), execution_id, "step_2", "assign_task", "Review")
-    executions.complete_step(ctx(), execution_id, "step_2", {"task_id": "t-1"})
-    executions.start_step(ctx(), execution_id, "step_3", "wait_for_task", "Wait")
+    executions.record_step(
+        ctx(),
+        execution_id,
+        StepRef("step_2", "condition", "Route"),
+        output={"value": "form", "branch": "step_3", "matched": 0},
+    )
     until = datetime.now(UTC) + timedelta(days=7)
-    executions.wait(ctx(), execution_id, "step_3", "task", until=until)
+    executions.record_step(
+        ctx(),
+        execution_id,
+        StepRef("step_3", "wait_for_task", "Wait"),
+        wait=WaitFor("task", until=until),
+    )
     return str(execution_id)
 
 
@@ -66,6 +80,7 @@ async def test_an_execution_reads_with_its_step_timeline_and_filters(stack: Stac
     assert execution["workflow_id"] == "exec-wf-1"
     assert execution["ui_status"] is None
     assert [(s["step_id"], s["status"]) for s in execution["steps"]] == [
+        ("step_1", "completed"),
         ("step_2", "completed"),
         ("step_3", "waiting"),
     ]

@@ -13,7 +13,9 @@ from application.bundle import Services, build_services
 from application.errors import NotFoundError
 from application.metadata import CommandContext
 from application.services import ContactDraft, TaskDraft
+from application.services.execution_steps import StepRef, WaitFor
 from domain.errors import DefinitionInvalidError, InvalidTransitionError, InvalidValueError
+from projections.audit import aggregate_state
 
 
 @pytest.fixture
@@ -214,34 +216,74 @@ def test_definition_versions_and_activation(services: Services, database_url: st
     ]
 
 
-def test_an_execution_records_its_steps_and_refuses_a_second_start(
+def test_an_execution_records_each_step_with_its_effect_and_once_per_command(
     services: Services, database_url: str
 ) -> None:
+    """The step commands as the execution workflow's activities call them."""
     wf = {"workflow_id": "exec-1", "workflow_type": "ExecutionWorkflow"}
-    execution_id = services.executions.create_execution(
-        ctx("e0", **wf),
+    executions = services.executions
+    execution_id = UUID("00000000-0000-4000-8000-00000000e1e1")
+    executions.begin(
+        ctx("exec-1/begin", **wf),
+        execution_id,
         definition_id="def-1",
         definition_version=1,
         workflow_id="exec-1",
+        workflow_run_id="run-1",
+        contact_id=None,
         input={"source": "form"},
+        trigger={"type": "form_submission"},
+        trigger_step=StepRef("step_1", "trigger", "Form Submitted"),
+        trigger_output={},
     )
-    services.executions.start(ctx("e1", **wf), execution_id, "run-1")
-    services.executions.start_step(ctx("e2", **wf), execution_id, "step_2", "assign_task", "Review")
-    services.executions.complete_step(ctx("e3", **wf), execution_id, "step_2", {"task_id": "t"})
+    review = StepRef("step_2", "assign_task", "Review")
+    draft = TaskDraft(title="Review", assigned_to="role:admin")
+    assigned = executions.assign_task_step(ctx("exec-1/step_2", **wf), execution_id, review, draft)
+    wait = StepRef("step_3", "wait_for_task", "Wait")
     until = datetime.now(UTC) + timedelta(days=7)
-    services.executions.start_step(ctx("e4", **wf), execution_id, "step_3", "wait_for_task", "W")
-    services.executions.wait(ctx("e5", **wf), execution_id, "step_3", "task", until=until)
-    services.executions.change_ui_status(ctx("e6", **wf), execution_id, "step_4", "approved")
-
-    with pytest.raises(InvalidTransitionError, match="already started"):
-        services.executions.start(ctx("e7", **wf), execution_id, "run-2")
-
-    execution = services.executions.get_execution(ctx("read"), execution_id)
-    assert (execution.status, execution.ui_status, execution.current_step_id) == (
-        "waiting",
-        "approved",
-        "step_3",
+    executions.record_step(
+        ctx("exec-1/step_3", **wf), execution_id, wait, wait=WaitFor("task", until=until)
     )
-    rows = events(database_url, execution_id)
+    waiting_version = len(events(database_url, execution_id))
+
+    # Temporal retries an activity whose first attempt committed but whose reply was lost.
+    again = executions.assign_task_step(ctx("exec-1/step_2", **wf), execution_id, review, draft)
+    assert again == assigned
+    assert len(events(database_url, execution_id)) == waiting_version
+
+    executions.record_step(ctx("exec-1/step_3c", **wf), execution_id, wait, output={"ok": 1})
+    approved = StepRef("step_4", "update_status", "Approved")
+    changed = executions.update_status_step(
+        ctx("exec-1/step_4", **wf), execution_id, approved, "approved"
+    )
+    assert changed == {"ui_status": "approved", "previous": None}
+
+    task_id = UUID(assigned["task"]["id"])
+    with psycopg.connect(database_url) as conn:
+        task = aggregate_state(conn, "org_a", "task", task_id)
+        waiting = aggregate_state(
+            conn, "org_a", "workflow_execution", execution_id, version=waiting_version
+        )
+        now = aggregate_state(conn, "org_a", "workflow_execution", execution_id)
+    assert task is not None
+    assert (task["execution_id"], task["step_id"]) == (str(execution_id), "step_2")
+    assert waiting is not None
+    assert (waiting["status"], waiting["current_step_id"]) == ("waiting", "step_3")
+    assert now is not None
+    assert (now["status"], now["ui_status"]) == ("running", "approved")
+    assert [(s["step_id"], s["status"]) for s in now["step_history"]] == [
+        ("step_1", "completed"),
+        ("step_2", "completed"),
+        ("step_3", "completed"),
+        ("step_4", "completed"),
+    ]
+    rows = events(database_url)
     assert {r["workflow_id"] for r in rows} == {"exec-1"}
-    assert rows[-1]["event_type"] == "WorkflowExecution.UiStatusChanged"
+    # The task is recorded with the step that assigns it, right after it in the stream.
+    types = [r["event_type"] for r in rows]
+    at = types.index("Task.Assigned")
+    assert types[at - 2 : at + 1] == [
+        "WorkflowExecution.StepStarted",
+        "WorkflowExecution.StepCompleted",
+        "Task.Assigned",
+    ]

@@ -1,8 +1,8 @@
 """A clock tests can move, command contexts, and one onboarding story written through services.
 
-Events are appended through the real application services, with the metadata Temporal
-activities would stamp on them, so the auditors' queries are tested against rows exactly as
-production writes them.
+Events are appended through the same step commands the execution workflow's activities call,
+with the metadata those activities stamp on them, so the auditors' queries are tested against
+rows exactly as production writes them.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from uuid import UUID
 from application.bundle import Services
 from application.metadata import CommandContext
 from application.services import ContactDraft, TaskDraft
+from application.services.execution_steps import StepRef, WaitFor
+from domain.execution import COMPLETED
 
 MONDAY = datetime(2024, 5, 6, 9, 0, tzinfo=UTC)
 
@@ -111,31 +113,28 @@ def onboarding(services: Services, org: str = "org_a") -> Story:
         )
 
     executions = services.executions
-    executions.create_execution(
-        step("create"),
+    executions.begin(
+        step("s1"),
+        execution_id,
         definition_id="def-onboarding",
         definition_version=1,
         workflow_id=workflow,
+        workflow_run_id="run-1",
         contact_id=str(contact_id),
-        execution_id=execution_id,
+        input={},
+        trigger={"type": "form_submission"},
+        trigger_step=StepRef("step_1", "trigger", "Form Submitted"),
+        trigger_output={},
     )
-    executions.start(step("start"), execution_id, "run-1")
-    executions.start_step(step("s1"), execution_id, "step_1", "trigger", "Form Submitted")
-    executions.complete_step(step("s1c"), execution_id, "step_1", {})
-    executions.start_step(step("s2"), execution_id, "step_2", "assign_task", "Review")
-    task_id = services.tasks.assign_task(
-        step("s2t"),
-        TaskDraft(
-            title="Review Ada",
-            assigned_to="role:admin",
-            execution_id=str(execution_id),
-            step_id="step_2",
-            contact_id=str(contact_id),
-        ),
+    assigned = executions.assign_task_step(
+        step("s2"),
+        execution_id,
+        StepRef("step_2", "assign_task", "Review"),
+        TaskDraft(title="Review Ada", assigned_to="role:admin", contact_id=str(contact_id)),
     )
-    executions.complete_step(step("s2c"), execution_id, "step_2", {"task_id": str(task_id)})
-    executions.start_step(step("s3"), execution_id, "step_3", "wait_for_task", "Wait")
-    executions.wait(step("s3w"), execution_id, "step_3", "task")
+    task_id = UUID(assigned["task"]["id"])
+    wait_step = StepRef("step_3", "wait_for_task", "Wait")
+    executions.record_step(step("s3w"), execution_id, wait_step, wait=WaitFor("task"))
     task_workflow = f"task-{uuid.uuid4().hex[:8]}"
     services.tasks.change_task_status(
         activity(org, task_workflow, "TaskCommandWorkflow", actor="user:bob"),
@@ -143,9 +142,11 @@ def onboarding(services: Services, org: str = "org_a") -> Story:
         "done",
         {"outcome": "approved"},
     )
-    executions.complete_step(step("s3c"), execution_id, "step_3", {"outcome": "approved"})
-    executions.change_ui_status(step("s4"), execution_id, "step_4", "approved")
-    executions.complete(step("done"), execution_id)
+    executions.record_step(step("s3c"), execution_id, wait_step, output={"outcome": "approved"})
+    executions.update_status_step(
+        step("s4"), execution_id, StepRef("step_4", "update_status", "Approved"), "approved"
+    )
+    executions.finish(step("done"), execution_id, COMPLETED)
     loose_task_id = services.tasks.assign_task(
         ctx(org), TaskDraft(title="Call Ada", assigned_to="user:bob", contact_id=str(contact_id))
     )

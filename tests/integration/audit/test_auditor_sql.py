@@ -63,7 +63,7 @@ def test_the_auditor_reads_aggregate_versions_and_workflow_activity(
         " FROM audit.aggregate_versions WHERE aggregate_id = %s",
         (story.execution_id,),
     ).fetchone()
-    assert version == ("workflow_execution", "org_a", 11, 11, True)
+    assert version == ("workflow_execution", "org_a", 13, 13, True)
 
     activity = auditor.execute(
         "SELECT org_id, workflow_type, runs, run_ids, event_count,"
@@ -71,7 +71,7 @@ def test_the_auditor_reads_aggregate_versions_and_workflow_activity(
         " FROM audit.workflow_activity WHERE workflow_id = %s",
         (story.execution_workflow,),
     ).fetchone()
-    assert activity == ("org_a", "ExecutionWorkflow", 1, ["run-1"], 12, True)
+    assert activity == ("org_a", "ExecutionWorkflow", 1, ["run-1"], 14, True)
 
 
 @pytest.mark.parametrize(

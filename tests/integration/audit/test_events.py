@@ -97,11 +97,11 @@ def test_each_filter_narrows_to_its_events(story: Story, conn: Conn) -> None:
     assert types(by_id) == ["Task.Assigned", "Task.StatusChanged"]
 
     by_event = list_events(conn, "org_a", event_type="WorkflowExecution.StepStarted").items
-    assert [i["data"]["step_id"] for i in by_event] == ["step_1", "step_2", "step_3"]
+    assert [i["data"]["step_id"] for i in by_event] == ["step_1", "step_2", "step_3", "step_4"]
 
     by_workflow = list_events(conn, "org_a", workflow_id=story.execution_workflow).items
     assert {i["metadata"]["workflow_id"] for i in by_workflow} == {story.execution_workflow}
-    assert len(by_workflow) == 12  # 11 execution events and the task it assigned
+    assert len(by_workflow) == 14  # 13 execution events and the task it assigned
 
     assert list_events(conn, "org_a", run_id="run-1").items == [
         i for i in everything if i["metadata"]["workflow_run_id"] == "run-1"
@@ -134,7 +134,7 @@ def test_filters_combine(story: Story, conn: Conn) -> None:
         since=MONDAY,
         until=MONDAY + timedelta(days=1),
     ).items
-    assert [i["data"]["step_id"] for i in items] == ["step_1", "step_2", "step_3"]
+    assert [i["data"]["step_id"] for i in items] == ["step_1", "step_2", "step_3", "step_4"]
     none = list_events(conn, "org_a", aggregate_type="contact", workflow_id=story.task_workflow)
     assert none.items == [] and none.next_cursor is None
 
@@ -144,7 +144,7 @@ def test_another_orgs_events_never_appear(story: Story, conn: Conn) -> None:
     org_b = walk(conn, "org_b", 200)
     assert {i["metadata"]["org_id"] for i in org_a} == {"org_a"}
     assert {i["metadata"]["org_id"] for i in org_b} == {"org_b"}
-    assert len(org_a) == len(org_b) == 17
+    assert len(org_a) == len(org_b) == 19
     # Another org's ids, however exact, find nothing.
     assert list_events(conn, "org_b", aggregate_id=story.contact_id).items == []
     assert list_events(conn, "org_b", workflow_id=story.execution_workflow).items == []
@@ -159,7 +159,7 @@ def test_paging_walks_every_event_exactly_once_in_position_order(
         walked = walk(conn, "org_a", limit)
         assert walked == everything
     positions = [i["position"] for i in everything]
-    assert positions == sorted(positions) and len(set(positions)) == 17
+    assert positions == sorted(positions) and len(set(positions)) == 19
 
     first = list_events(conn, "org_a", limit=10)
     services.contacts.create_contact(ctx(), ContactDraft(first_name="Late"))

@@ -49,7 +49,7 @@ def test_history_lists_an_aggregates_events_in_order(services: Services, conn: C
     history = aggregate_history(conn, "org_a", "workflow_execution", story.execution_id)
 
     assert history is not None
-    assert [e["aggregate_version"] for e in history] == list(range(1, 12))
+    assert [e["aggregate_version"] for e in history] == list(range(1, 14))
     assert history[0]["event_type"] == "WorkflowExecution.Created"
     assert history[-1]["event_type"] == "WorkflowExecution.Completed"
     assert {e["aggregate_id"] for e in history} == {str(story.execution_id)}
@@ -151,7 +151,12 @@ def test_every_aggregate_type_rebuilds_to_json_ready_state(
     assert execution is not None
     assert execution["status"] == "completed" and execution["ui_status"] == "approved"
     assert execution["contact_id"] == str(story.contact_id)
-    assert [s["step_id"] for s in execution["step_history"]] == ["step_1", "step_2", "step_3"]
+    assert [s["step_id"] for s in execution["step_history"]] == [
+        "step_1",
+        "step_2",
+        "step_3",
+        "step_4",
+    ]
     waiting = aggregate_state(conn, "org_a", "workflow_execution", story.execution_id, version=8)
     assert waiting is not None and waiting["status"] == "waiting"
 

@@ -11,6 +11,7 @@ import pytest
 
 from application.bundle import Services
 from application.services import TaskDraft
+from application.services.execution_steps import StepRef, WaitFor
 from domain.contact import Contact
 from projections.audit import contact_lineage, workflow_events, workflow_summary
 from projections.audit.lineage import LINKED_TO_CONTACT, TASKS_OF_EXECUTIONS
@@ -29,10 +30,10 @@ def story(services: Services) -> Story:
 def test_a_workflows_events_are_the_ones_it_caused_in_order(story: Story, conn: Conn) -> None:
     events = workflow_events(conn, "org_a", story.execution_workflow)
 
-    assert len(events) == 12
+    assert len(events) == 14
     assert {e["metadata"]["workflow_id"] for e in events} == {story.execution_workflow}
     assert [e["position"] for e in events] == sorted(e["position"] for e in events)
-    assert events[5]["event_type"] == "Task.Assigned"  # the review task it created
+    assert events[6]["event_type"] == "Task.Assigned"  # the review task it created
     assert workflow_events(conn, "org_b", story.execution_workflow) == []
     assert workflow_events(conn, "org_a", "no-such-workflow") == []
 
@@ -43,12 +44,12 @@ def test_an_execution_workflows_summary(story: Story, conn: Conn) -> None:
     assert summary is not None
     assert summary["workflow_type"] == "ExecutionWorkflow"
     assert summary["run_ids"] == ["run-1"]
-    assert summary["event_count"] == 12
+    assert summary["event_count"] == 14
     assert summary["event_counts"] == {
         "WorkflowExecution.Created": 1,
         "WorkflowExecution.Started": 1,
-        "WorkflowExecution.StepStarted": 3,
-        "WorkflowExecution.StepCompleted": 3,
+        "WorkflowExecution.StepStarted": 4,
+        "WorkflowExecution.StepCompleted": 4,
         "Task.Assigned": 1,
         "WorkflowExecution.Waiting": 1,
         "WorkflowExecution.UiStatusChanged": 1,
@@ -64,7 +65,7 @@ def test_an_execution_workflows_summary(story: Story, conn: Conn) -> None:
     assert [
         (a["aggregate_type"], a["aggregate_id"], a["event_count"]) for a in summary["aggregates"]
     ] == [
-        ("workflow_execution", str(story.execution_id), 11),
+        ("workflow_execution", str(story.execution_id), 13),
         ("task", str(story.task_id), 1),
     ]
     assert summary["outcome"] == {
@@ -87,23 +88,32 @@ def test_a_running_execution_reports_its_current_state(services: Services, conn:
     def step(name: str, run_id: str = "run-1") -> Any:
         return activity("org_a", workflow, "ExecutionWorkflow", run_id=run_id, activity_id=name)
 
-    services.executions.create_execution(
-        step("create"),
+    services.executions.begin(
+        step("begin"),
+        execution_id,
         definition_id="d",
         definition_version=1,
         workflow_id=workflow,
-        execution_id=execution_id,
+        workflow_run_id="run-1",
+        contact_id=None,
+        input={},
+        trigger={"type": "manual"},
+        trigger_step=StepRef("step_1", "trigger", "Started by hand"),
+        trigger_output={},
     )
-    services.executions.start(step("start"), execution_id, "run-1")
-    services.executions.start_step(step("s1"), execution_id, "step_1", "delay", "Wait a week")
-    # continue-as-new: the same workflow id, a second run
-    services.executions.wait(step("s1w", "run-2"), execution_id, "step_1", "delay")
+    # continue-as-new: the same workflow id, a second run, which starts a week's delay
+    services.executions.record_step(
+        step("s2", "run-2"),
+        execution_id,
+        StepRef("step_2", "delay", "Wait a week"),
+        wait=WaitFor("delay"),
+    )
 
     summary = workflow_summary(conn, "org_a", workflow)
 
     assert summary is not None
     assert summary["run_ids"] == ["run-1", "run-2"]
-    assert [r["event_count"] for r in summary["runs"]] == [3, 1]
+    assert [r["event_count"] for r in summary["runs"]] == [4, 2]
     assert summary["outcome"]["status"] == "waiting" and summary["outcome"]["terminal"] is False
 
 
@@ -133,7 +143,7 @@ def test_a_contacts_lineage_gathers_its_executions_tasks_and_workflows(
     events = lineage["events"]
     positions = [e["position"] for e in events]
     assert positions == sorted(positions)
-    assert lineage["event_count"] == len(events) == 1 + 11 + 2 + 1
+    assert lineage["event_count"] == len(events) == 1 + 13 + 2 + 1
     assert {e["metadata"]["org_id"] for e in events} == {"org_a"}
     assert {e["aggregate_id"] for e in events} == {
         str(story.contact_id),
@@ -147,7 +157,7 @@ def test_a_contacts_lineage_gathers_its_executions_tasks_and_workflows(
     assert execution["execution_id"] == str(story.execution_id)
     assert execution["workflow_id"] == story.execution_workflow
     assert execution["task_ids"] == [str(story.task_id)]
-    assert len(execution["positions"]) == 11
+    assert len(execution["positions"]) == 13
     assert [(t["task_id"], t["linked_by"]) for t in lineage["tasks"]] == [
         (str(story.task_id), "contact"),
         (str(story.loose_task_id), "contact"),
