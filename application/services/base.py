@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TypeVar
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.application import AggregateNotFoundError, Application
@@ -83,7 +83,3 @@ class Service(Application[UUID]):
         raise ConcurrencyError(
             f"command {ctx.command_id} kept conflicting with concurrent changes; try again"
         )
-
-    def load_any(self, aggregate_id: UUID, version: int | None = None) -> Any:
-        """An aggregate as of a version, for readers that already checked the org."""
-        return self.repository.get(aggregate_id, version=version)
