@@ -1,9 +1,10 @@
 """The parsed shape of a workflow definition.
 
 Validation (definition_validation.py) turns a client's JSON into these frozen objects; the engine
-reads them. `Definition.from_dict` rebuilds one from a body this package already normalised (as
-stored in `WorkflowDefinition.VersionPublished`) without validating again, so that a version which
-was accepted once keeps loading even if the validation rules tighten later.
+reads them (the step types and their typed configs live in `domain.steps`).
+`Definition.from_dict` rebuilds one from a body this package already normalised (as stored in
+`WorkflowDefinition.VersionPublished`) without validating again, so that a version which was
+accepted once keeps loading even if the validation rules tighten later.
 """
 
 from __future__ import annotations
@@ -13,35 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-END = "end"
-"""The jump target that finishes an execution (`then_goto`, `default`, `next`, `on_timeout`)."""
-
-STEP_TYPES: tuple[str, ...] = (
-    "trigger",
-    "assign_task",
-    "wait_for_task",
-    "update_task",
-    "complete_task",
-    "update_contact",
-    "update_status",
-    "set_due_date",
-    "send_email",
-    "reminder",
-    "delay",
-    "condition",
-    "wait_for_signal",
-    "http_request",
-)
-
-TRIGGER_TYPES: tuple[str, ...] = (
-    "form_submission",
-    "webhook",
-    "manual",
-    "schedule",
-    "record_created",
-    "record_updated",
-    "field_changed",
-)
+from domain.steps import END, STEP_TYPES
+from domain.steps.trigger import TRIGGER_TYPES
 
 TEMPLATE_ROOTS: tuple[str, ...] = ("contact", "payload", "input", "execution", "now")
 """Template roots that always exist; any other root must be the id of an earlier step."""
@@ -157,3 +131,14 @@ class Definition:
                 for s in body["steps"]
             ),
         )
+
+
+__all__ = [
+    "END",
+    "STEP_TYPES",
+    "TEMPLATE_ROOTS",
+    "TRIGGER_TYPES",
+    "Definition",
+    "StatusOption",
+    "Step",
+]

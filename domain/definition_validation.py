@@ -22,7 +22,8 @@ from domain.definition_model import (
     Step,
 )
 from domain.errors import DefinitionInvalidError, InvalidValueError, Problem, TemplateSyntaxError
-from domain.step_config_validation import KnownStep, StepConfigChecker, shown
+from domain.steps import step_type as registered_type
+from domain.steps.checks import KnownStep, StepConfigChecker, shown
 from domain.templates import DateExpression, has_template, parse_template
 from domain.values import json_copy
 
@@ -153,16 +154,18 @@ class _Validation:
             config = step.get("config")
             if not isinstance(config, Mapping):
                 continue
+            step_type = _type_of(step)
             checker = StepConfigChecker(
                 step_id=step_id,
-                step_type=_type_of(step),
+                step_type=step_type,
                 run_index=run_index[index],
                 path=f"steps[{index}].config",
                 known=known,
                 status_ids=status_ids,
                 problems=self.problems,
             )
-            checker.check(config)
+            if step_type in STEP_TYPES:
+                registered_type(step_type).check(checker, config)
             self._templates(config, f"steps[{index}].config", step_id, run_index[index], known)
 
     def _step_shape(self, index: int, step: Any) -> str | None:
