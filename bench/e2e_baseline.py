@@ -1,11 +1,12 @@
-"""The hand-written baseline of ``bench/e2e.py``: applicant onboarding as one Temporal workflow
-written for that process alone, its steps plain SQL on tables of its own.
+"""The hand-written baseline of ``python -m bench.compare``: applicant onboarding as one Temporal
+workflow written for that process alone, its steps plain SQL on tables of its own. The service
+around it (its HTTP API and its worker process) is bench/e2e/handwritten.py.
 
 It does what the interpreter does for APPLICANT_ONBOARDING (domain/definition_library.py) on
 the approved path, call for call: begin (contact, execution, trigger step), mark in review,
 assign the review task, record the wait, wait for the task-done signal, record the wait's end,
 record the condition, mark approved, send the welcome email, finish. Recording calls are local
-activities (or regular ones, with ``local=False``) as the interpreter's are (RECORD_AS_LOCAL);
+activities (or regular ones, with ``local=False``) as the interpreter's recording calls are;
 the email is a regular activity, as the interpreter's ``send_email`` step is. The reviewer's
 "done" goes through a second small workflow (one regular activity, then a signal to the
 execution), as TaskCommandWorkflow does it.

@@ -30,9 +30,9 @@ import psycopg
 import structlog
 
 from bench.common import line, machine, scratch_database, timed
+from bench.synthetic import append_synthetic
 from projections.admin import RebuildReport, rebuild_projection
 from projections.admin.rebuild import DEFAULT_BATCH_SIZE
-from tests.integration.projections.eventlog import append_synthetic
 
 PROJECTIONS = ("contacts", "tasks", "executions")
 MODES = ("sequential", "processes", "threads")

@@ -1,0 +1,131 @@
+"""Figures as printed: each round's per side, then the medians over the rounds as product /
+hand-written ratios beside their aims, then one ``summary:`` line."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from bench.e2e.load import Latency, Throughput
+
+PRODUCT = "product"
+HANDWRITTEN = "hand-written"
+
+
+def percentiles(samples: Sequence[float]) -> tuple[float, float]:
+    """(p50, p99) in milliseconds."""
+    ordered = sorted(samples)
+    p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
+    return statistics.median(ordered) * 1000, p99 * 1000
+
+
+def line(label: str, value: str) -> None:
+    print(f"  {label:<46} {value}", flush=True)
+
+
+@dataclass
+class Rounds:
+    """Every round's results, by side."""
+
+    latency: dict[str, list[Latency]] = field(default_factory=dict)
+    throughput: dict[str, list[Throughput]] = field(default_factory=dict)
+
+    def add_latency(self, side: str, result: Latency) -> None:
+        self.latency.setdefault(side, []).append(result)
+
+    def add_throughput(self, side: str, result: Throughput) -> None:
+        self.throughput.setdefault(side, []).append(result)
+
+
+def print_latency(side: str, result: Latency) -> None:
+    p50, p99 = percentiles(result.visible)
+    r50, r99 = percentiles(result.response)
+    e50, _ = percentiles(result.execution)
+    t50, _ = percentiles(result.task)
+    line(
+        f"{side}: webhook → execution+task visible",
+        f"p50 {p50:6.0f} ms  p99 {p99:6.0f} ms  ({len(result.visible)} at {result.rate:.1f}/s;"
+        f" 202 p50 {r50:.0f} ms p99 {r99:.0f} ms; execution p50 {e50:.0f}, task p50 {t50:.0f})",
+    )
+
+
+def print_throughput(side: str, result: Throughput) -> None:
+    waits = ", ".join(f"{name} {mean:.2f}" for name, mean in result.waits.items()) or "none"
+    line(
+        f"{side}: onboardings/s, CPU ms per onboarding",
+        f"{result.rate:5.2f}/s  {result.cpu_ms():5.0f} ms (app {result.cpu_ms('app'):.0f},"
+        f" Temporal {result.cpu_ms('temporal'):.0f}, Postgres {result.cpu_ms('postgres'):.0f};"
+        f" app busy {result.cpu['app'] / result.seconds:.2f} cores; Postgres active"
+        f" {result.active_backends:.2f}, waiting: {waits})",
+    )
+
+
+@dataclass(frozen=True)
+class Figure:
+    name: str
+    unit: str
+    value: Callable[[Rounds, str], float]  # median over rounds, for one side
+    aim: float
+    higher_is_better: bool
+
+    def verdict(self, ratio: float) -> str:
+        met = ratio >= self.aim if self.higher_is_better else ratio <= self.aim
+        sign = ">=" if self.higher_is_better else "<="
+        return f"aim {sign} {self.aim:.1f}x: {'met' if met else 'missed'}"
+
+
+def _median(values: Sequence[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+FIGURES = (
+    Figure(
+        "webhook → execution+task visible p50",
+        "ms",
+        lambda r, s: _median([percentiles(x.visible)[0] for x in r.latency.get(s, [])]),
+        1.0,
+        False,
+    ),
+    Figure(
+        "webhook → execution+task visible p99",
+        "ms",
+        lambda r, s: _median([percentiles(x.visible)[1] for x in r.latency.get(s, [])]),
+        1.5,
+        False,
+    ),
+    Figure(
+        "onboardings/s at concurrency",
+        "/s",
+        lambda r, s: _median([x.rate for x in r.throughput.get(s, [])]),
+        1.0,
+        True,
+    ),
+    Figure(
+        "CPU ms per onboarding, all processes",
+        "ms",
+        lambda r, s: _median([x.cpu_ms() for x in r.throughput.get(s, [])]),
+        1.2,
+        False,
+    ),
+)
+
+
+def print_comparison(rounds: Rounds, count: int) -> str:
+    """The medians as ratios; answers the summary line."""
+    print(f"medians over {count} round(s): {PRODUCT} / {HANDWRITTEN}", flush=True)
+    parts = []
+    for figure in FIGURES:
+        ours, theirs = figure.value(rounds, PRODUCT), figure.value(rounds, HANDWRITTEN)
+        ratio = ours / theirs if theirs else float("nan")
+        line(
+            figure.name,
+            f"{ours:8.2f} {figure.unit} / {theirs:8.2f} {figure.unit} = {ratio:5.2f}x"
+            f"   ({figure.verdict(ratio)})",
+        )
+        parts.append(f"{figure.name} {ratio:.2f}x ({figure.verdict(ratio)})")
+    for group in ("app", "temporal", "postgres"):
+        ours = _median([x.cpu_ms(group) for x in rounds.throughput.get(PRODUCT, [])])
+        theirs = _median([x.cpu_ms(group) for x in rounds.throughput.get(HANDWRITTEN, [])])
+        line(f"  of which {group}", f"{ours:8.0f} ms / {theirs:8.0f} ms")
+    return "summary: " + "; ".join(parts)
