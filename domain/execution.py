@@ -5,6 +5,11 @@ wait, outcome and outbound side effect (email, HTTP call, reminder) is an event 
 timeline needs, so the execution's history can be read (and rebuilt) without Temporal. The state
 machine refuses anything after a terminal state, which turns a confused or duplicated command from
 the engine into an error instead of a rewritten past.
+
+The state keeps references to its events' payloads (outputs, waits, input) instead of copies:
+events are immutable facts, nothing here mutates them, and copying every output on every apply
+cost more than the rest of recording a step. The getters hand out copies, so no caller can
+change the aggregate through them.
 """
 
 from __future__ import annotations
@@ -98,13 +103,13 @@ class WorkflowExecution(Aggregate):
         def apply(self, aggregate: WorkflowExecution) -> None:
             aggregate._status = RUNNING
             aggregate._waiting = None
-            aggregate._outputs[self.step_id] = copy.deepcopy(self.output)
+            aggregate._outputs[self.step_id] = self.output
             entry = aggregate._open_entry(self.step_id)
             if entry is not None:
                 entry.update(
                     status=STEP_COMPLETED,
                     completed_at=self.timestamp.isoformat(),
-                    output=copy.deepcopy(self.output),
+                    output=self.output,
                 )
 
     class StepFailed(Aggregate.Event):
@@ -128,7 +133,7 @@ class WorkflowExecution(Aggregate):
                 "step_id": self.step_id,
                 "waiting_for": self.waiting_for,
                 "until": self.until,
-                "detail": copy.deepcopy(self.detail),
+                "detail": self.detail,
             }
             entry = aggregate._open_entry(self.step_id)
             if entry is not None:
@@ -173,7 +178,7 @@ class WorkflowExecution(Aggregate):
 
         def apply(self, aggregate: WorkflowExecution) -> None:
             aggregate._finish(COMPLETED, self.timestamp)
-            aggregate._output = copy.deepcopy(self.output)
+            aggregate._output = self.output
 
     class Failed(Aggregate.Event):
         step_id: str | None
@@ -219,9 +224,9 @@ class WorkflowExecution(Aggregate):
         self._definition_id = definition_id
         self._definition_version = definition_version
         self._contact_id = contact_id
-        self._input: dict[str, Any] = copy.deepcopy(input)
+        self._input: dict[str, Any] = input
         self._workflow_id = workflow_id
-        self._trigger: dict[str, Any] = copy.deepcopy(trigger)
+        self._trigger: dict[str, Any] = trigger
         self._status = PENDING
         self._ui_status: str | None = None
         self._workflow_run_id: str | None = None
@@ -560,6 +565,18 @@ class WorkflowExecution(Aggregate):
     def step_history(self) -> list[dict[str, Any]]:
         """One entry per step run, in order; a step that runs twice has two entries."""
         return copy.deepcopy(self._history)
+
+    def step_is_open(self, step_id: str) -> bool:
+        """Whether the latest run of `step_id` has started and not yet completed or failed."""
+        return self._open_entry(step_id) is not None
+
+    def last_step_output(self, step_id: str) -> dict[str, Any] | None:
+        """The output of the latest run of `step_id`, if that run completed."""
+        for entry in reversed(self._history):
+            if entry["step_id"] == step_id:
+                output = entry["output"]
+                return None if output is None else copy.deepcopy(output)
+        return None
 
     @property
     def step_outputs(self) -> dict[str, dict[str, Any]]:

@@ -70,4 +70,4 @@ class ContactService(Service):
         return self._execute(ctx, run)
 
     def get_contact(self, ctx: CommandContext, contact_id: UUID) -> Contact:
-        return self._load(Contact, "contact", contact_id, ctx)
+        return self._read(Contact, "contact", contact_id, ctx)

@@ -56,7 +56,7 @@ class DefinitionService(Service):
         return self._execute(ctx, run)
 
     def get_definition(self, ctx: CommandContext, definition_id: UUID) -> WorkflowDefinition:
-        return self._load(WorkflowDefinition, "definition", definition_id, ctx)
+        return self._read(WorkflowDefinition, "definition", definition_id, ctx)
 
     def rotate_webhook_secret(self, ctx: CommandContext, definition_id: UUID) -> UUID:
         def run(now: datetime) -> Outcome:

@@ -19,4 +19,4 @@ class ExecutionService(ExecutionStepCommands):
     """The interpreter's step commands, and the aggregate as the engine's tests inspect it."""
 
     def get_execution(self, ctx: CommandContext, execution_id: UUID) -> WorkflowExecution:
-        return self._load(WorkflowExecution, "execution", execution_id, ctx)
+        return self._read(WorkflowExecution, "execution", execution_id, ctx)

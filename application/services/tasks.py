@@ -89,4 +89,4 @@ class TaskService(Service):
         )
 
     def get_task(self, ctx: CommandContext, task_id: UUID) -> Task:
-        return self._load(Task, "task", task_id, ctx)
+        return self._read(Task, "task", task_id, ctx)
