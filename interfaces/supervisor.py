@@ -20,7 +20,6 @@ import ctypes
 import ctypes.util
 import os
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -118,8 +117,8 @@ class StopSignals:
 
 class Supervisor:
     """Runs ``specs`` (started in list order) with ``env`` until ``signals.stop`` is set or a
-    child crash-loops; then stops them by stage. ``announce`` is called once, when
-    ``ready_port`` accepts connections."""
+    child crash-loops; then stops them by stage. ``announce`` is called once, the first time
+    ``ready`` answers True."""
 
     def __init__(
         self,
@@ -127,7 +126,7 @@ class Supervisor:
         env: Mapping[str, str],
         signals: StopSignals,
         *,
-        ready_port: tuple[str, int] | None = None,
+        ready: Callable[[], bool] = lambda: True,
         announce: Callable[[], None] = lambda: None,
         policy: RestartPolicy | None = None,
         poll: float = 0.2,
@@ -135,7 +134,7 @@ class Supervisor:
         self._children = [_Child(spec) for spec in specs]
         self._env = {**env, SUPERVISOR_PID_VARIABLE: str(os.getpid())}
         self._signals = signals
-        self._ready_port = ready_port
+        self._ready = ready
         self._announce = announce
         self._policy = policy or RestartPolicy()
         self._poll = poll
@@ -150,10 +149,10 @@ class Supervisor:
                 if self._signals.stop.is_set():
                     break
                 self._start(child)
-            announced = self._ready_port is None
+            announced = False
             while not self._signals.stop.wait(self._poll):
                 self._watch()
-                if not announced and self._accepts_connections():
+                if not announced and self._ready():
                     announced = True
                     self._announce()
         finally:
@@ -211,17 +210,6 @@ class Supervisor:
                 restart_in_s=delay,
             )
             child.restart_at = now + delay
-
-    def _accepts_connections(self) -> bool:
-        assert self._ready_port is not None
-        host, port = self._ready_port
-        if host in ("0.0.0.0", "", "::"):
-            host = "127.0.0.1"
-        try:
-            with socket.create_connection((host, port), timeout=0.5):
-                return True
-        except OSError:
-            return False
 
     def _stop_all(self) -> None:
         for stage in sorted({child.spec.stop_stage for child in self._children}):

@@ -10,8 +10,10 @@ use more than one core between them.
 
 from __future__ import annotations
 
+import http.client
 import os
 import sys
+import urllib.request
 from pathlib import Path
 
 from interfaces.embedded import DataDirLock, EmbeddedPostgres, EmbeddedTemporal, port_is_free
@@ -53,6 +55,20 @@ def children(workers: int, api_workers: int) -> list[ChildSpec]:
     ]
 
 
+def _loopback(host: str) -> str:
+    return "127.0.0.1" if host in ("", "0.0.0.0") else "[::1]" if host == "::" else host
+
+
+def _answers_ready(base: str) -> bool:
+    """The API's own readiness (Postgres and Temporal reachable), not merely a listening
+    socket: with --api-workers the socket listens before any worker process serves."""
+    try:
+        with urllib.request.urlopen(f"{base}/readyz", timeout=1) as response:
+            return bool(response.status == 200)
+    except (OSError, http.client.HTTPException):
+        return False
+
+
 def run_up(settings: Settings, *, workers: int = 1, api_workers: int = 1) -> int:
     data_dir = Path(settings.data_dir).resolve()
     host, port = settings.api_host, settings.api_port
@@ -81,6 +97,7 @@ def run_up(settings: Settings, *, workers: int = 1, api_workers: int = 1) -> int
                 "TEMPORAL_ADDRESS": temporal_address,
             }
             base = f"http://{host}:{port}"
+            local = f"http://{_loopback(host)}:{port}"
             with StopSignals() as signals:
                 supervisor: Supervisor
 
@@ -95,7 +112,7 @@ def run_up(settings: Settings, *, workers: int = 1, api_workers: int = 1) -> int
                     children(workers, api_workers),
                     env,
                     signals,
-                    ready_port=(host, port),
+                    ready=lambda: _answers_ready(local),
                     announce=announce,
                 )
                 supervisor.run()
