@@ -34,12 +34,14 @@ import psycopg
 
 from bench.e2e import stacks
 from bench.e2e.cpu import CpuMeter
+from bench.e2e.history import history_shape
 from bench.e2e.load import latency, onboard, throughput
 from bench.e2e.onboarding import Polling, Session
 from bench.e2e.report import (
     HANDWRITTEN,
     PRODUCT,
     Rounds,
+    line,
     print_comparison,
     print_latency,
     print_throughput,
@@ -55,6 +57,7 @@ from bench.e2e.servers import (
 from bench.e2e_baseline import SCHEMA
 
 SETTLE_SECONDS = 2.0
+HISTORIES = 5  # executions whose Temporal history is read back after each phase
 
 
 def machine() -> str:
@@ -158,6 +161,13 @@ async def measure(
                 )
                 rounds.add_throughput(label, done)
                 print_throughput(label, done)
+                middle = done.workflow_ids[len(done.workflow_ids) // 2 :][:HISTORIES]
+                shape = await history_shape(
+                    temporal.address,
+                    [execution for execution, _ in middle],
+                    [review for _, review in middle if review is not None],
+                )
+                line(f"{label}: Temporal history per onboarding", shape.describe())
     return rounds
 
 

@@ -171,7 +171,7 @@ def create_app(config: Config) -> FastAPI:
         pool: ConnectionPool = state["pool"]
         with pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             row = cur.execute(
-                "SELECT id::text, definition_id, contact_id::text, status, ui_status,"
+                "SELECT id::text, definition_id, workflow_id, contact_id::text, status, ui_status,"
                 " current_step, started_at, updated_at, completed_at"
                 " FROM hw_executions WHERE id = %s AND org_id = %s",
                 (key, org_id),
@@ -209,16 +209,17 @@ def create_app(config: Config) -> FastAPI:
             raise HTTPException(422, "this service only marks tasks done")
         outcome = (change.get("metadata") or {}).get("outcome")
         temporal: Client = state["temporal"]
+        workflow_id = f"hw-review-{key}"
         try:
             await temporal.execute_workflow(
                 BASELINE_REVIEW_WORKFLOW,
                 {"task_id": str(key), "outcome": outcome},
-                id=f"hw-review-{key}",
+                id=workflow_id,
                 task_queue=config.task_queue,
             )
         except WorkflowAlreadyStartedError:
             raise HTTPException(409, "the task is already being completed") from None
-        return {"id": str(key)}
+        return {"id": str(key), "workflow_id": workflow_id}
 
     return app
 

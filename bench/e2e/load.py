@@ -38,6 +38,7 @@ class Throughput:
     cpu: dict[str, float]  # CPU seconds by group: app, temporal, postgres
     active_backends: float
     waits: dict[str, float]
+    workflow_ids: list[tuple[str, str | None]]  # (execution, review) of each, in finishing order
 
     @property
     def rate(self) -> float:
@@ -92,14 +93,16 @@ async def latency(session: Session, rate: float, seconds: float, poll: float) ->
     return report
 
 
-async def onboard(session: Session, n: int | str, polling: Polling) -> None:
-    """One whole onboarding, from the form to the completed execution."""
+async def onboard(session: Session, n: int | str, polling: Polling) -> tuple[str, str | None]:
+    """One whole onboarding, from the form to the completed execution; the Temporal workflow
+    ids of the execution and of the reviewer's command, as the API names them."""
     execution_id = await session.send_webhook(n)
     task = await session.review_task(execution_id, polling)
-    await session.approve(str(task["id"]))
+    review = await session.approve(str(task["id"]))
     done = await session.execution(execution_id, polling, status="completed")
     if done.get("ui_status") != "approved":
         raise AssertionError(f"{session.target.label} execution {execution_id} ended as {done}")
+    return str(done["workflow_id"]), review
 
 
 async def throughput(
@@ -112,10 +115,11 @@ async def throughput(
 ) -> Throughput:
     gate = asyncio.Semaphore(concurrency)
     prefix = uuid.uuid4().hex[:6]
+    workflow_ids: list[tuple[str, str | None]] = []
 
     async def one(n: int) -> None:
         async with gate:
-            await onboard(session, f"{prefix}-{n}", polling)
+            workflow_ids.append(await onboard(session, f"{prefix}-{n}", polling))
 
     stop = asyncio.Event()
     sampling = asyncio.create_task(sampler.run(stop))
@@ -134,4 +138,5 @@ async def throughput(
         cpu=cpu,
         active_backends=sampler.mean_active(),
         waits=sampler.top_waits(),
+        workflow_ids=workflow_ids,
     )

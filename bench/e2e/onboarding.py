@@ -152,11 +152,14 @@ class Session:
         )
         return page["items"][0]
 
-    async def approve(self, task_id: str) -> None:
-        """The reviewer marks the task done with outcome approved (answered once recorded)."""
+    async def approve(self, task_id: str) -> str | None:
+        """The reviewer marks the task done with outcome approved (answered once recorded);
+        the id of the workflow that carried the command, when the answer names it."""
         response = await self.client.patch(f"/api/v1/tasks/{task_id}", json=APPROVED)
         if response.status_code not in (200, 202):
             raise AssertionError(
                 f"{self.target.label} completing task {task_id}: "
                 f"{response.status_code} {response.text}"
             )
+        workflow_id = response.json().get("workflow_id")
+        return None if workflow_id is None else str(workflow_id)
