@@ -1,6 +1,6 @@
 """Ready-made workflow definitions users start from (``GET /templates``).
 
-Plain data in the definition format of contract.md, so a template is instantiated by creating a
+Plain data in the definition format of docs/contract.md, so a template is instantiated by creating a
 definition from its body, and every template is checked by the same validator as user input
 (tests/unit/domain/test_definition_library.py).
 """

@@ -1,4 +1,4 @@
-"""Validation of workflow definition bodies (the JSON of contract.md, "Workflow definitions").
+"""Validation of workflow definition bodies (docs/contract.md, "Workflow definitions").
 
 A definition is checked as a whole before anything is stored, so that an execution never meets a
 step it cannot run: a jump to a missing step, a task that was never assigned, a template whose

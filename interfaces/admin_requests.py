@@ -1,9 +1,10 @@
 """Carries out rebuilds that admins request over HTTP.
 
-``POST /admin/projections/{name}/rebuild`` may not write the database itself (brief.md: the
-HTTP layer never does), so it records an ``AdminAction`` (action ``rebuild``) through Temporal,
-and this follower, run by the projector process beside the read models, sees that event in the
-store and runs the rebuild on a thread of its own so the live projections keep flowing.
+``POST /admin/projections/{name}/rebuild`` may not write the database itself (the HTTP layer
+never does: docs/architecture.md), so it records an ``AdminAction`` (action ``rebuild``)
+through Temporal, and this follower, run by the projector process beside the read models,
+sees that event in the store and runs the rebuild on a thread of its own so the live
+projections keep flowing.
 A rebuild that a crash interrupts shows as interrupted in status; requesting it again resumes it.
 """
 

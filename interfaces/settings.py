@@ -32,7 +32,7 @@ MIN_SECRET_BYTES = 32
 
 
 class Settings(BaseSettings):
-    """Every setting of contract.md's "Processes and configuration", typed and validated."""
+    """Every setting of docs/contract.md's "Processes and configuration", typed and validated."""
 
     model_config = SettingsConfigDict(
         env_file=".env",

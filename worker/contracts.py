@@ -61,9 +61,9 @@ class DefinitionCommand(BaseModel):
 
 
 class TaskStatusChanged(BaseModel):
-    """Signal `task_status_changed`: a task created by an execution changed status (seed 000,
-    Pattern 4). `version` is the task's aggregate version, so that two changes delivered out of
-    order still leave the execution with the latest one."""
+    """Signal `task_status_changed`: a task created by an execution changed status (this wakes
+    the step waiting for it). `version` is the task's aggregate version, so that two changes
+    delivered out of order still leave the execution with the latest one."""
 
     execution_id: str
     task_id: str

@@ -242,7 +242,7 @@ class ExecutionStepCommands(Service):
         changes: Mapping[str, Any],
     ) -> dict[str, Any]:
         """`changes`: title, description, priority, metadata, assigned_to, due_date (datetime
-        or None), as in PATCH /tasks (seed 000, Pattern 6: it does not signal the execution)."""
+        or None), as in PATCH /tasks; a step's own change does not signal the execution."""
         edits = dict(changes)
         assigned_to = edits.pop("assigned_to", None)
         due_date = edits.pop("due_date", _UNSET)

@@ -1,4 +1,4 @@
-"""The event item auditors see, built from one ``events`` row (contract.md, "Auditors").
+"""The event item auditors see, built from one ``events`` row (docs/contract.md, "Auditors").
 
 Items are JSON-ready (ids as strings, times as ISO 8601 strings in UTC) rather
 than the UUID and datetime objects the read-model queries return, because auditors' tooling

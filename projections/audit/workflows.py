@@ -1,9 +1,9 @@
 """``GET /workflows/{workflow_id}/events`` and ``/summary``: event ↔ workflow traceability.
 
-Every event an activity appends names its Temporal workflow and run (seed 003, "emitEvent"),
-so "what did this workflow do?" is a lookup by ``workflow_id`` (an index), and the summary
-answers the questions an auditor asks first — when it ran, how long, what it touched, how it
-ended — without replaying anything (seed 003, ``getWorkflowSummary``).
+Every event an activity appends names its Temporal workflow and run (filled in from the
+activity's context), so "what did this workflow do?" is a lookup by ``workflow_id`` (an index),
+and the summary answers the questions an auditor asks first — when it ran, how long, what it
+touched, how it ended — without replaying anything.
 
 A workflow's outcome depends on its kind. An execution workflow (one that recorded events of a
 ``workflow_execution``) ends with that execution's terminal event, if it has ended; its status

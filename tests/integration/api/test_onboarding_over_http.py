@@ -1,4 +1,4 @@
-"""Seed 000's applicant onboarding as a person runs it, entirely over HTTP.
+"""The applicant onboarding of the README as a person runs it, entirely over HTTP.
 
 A signed form submission creates the contact, the execution and the review task; the reviewer
 completes the task with an outcome through ``PATCH /tasks/{id}``; the execution takes the right

@@ -78,7 +78,7 @@ async def _task_command(client: Client, queue: str, task_id: str, **changes: Any
 
 
 async def record(client: Client, queue: str, endpoint_url: str) -> None:
-    # 1. The seed-000 onboarding, approved through the task command path.
+    # 1. The README's applicant onboarding, approved through the task command path.
     _, onboarding = await start(
         client,
         queue,

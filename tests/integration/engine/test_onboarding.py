@@ -1,4 +1,4 @@
-"""Seed 000's applicant onboarding, end to end at the worker level.
+"""The applicant onboarding of the README, end to end at the worker level.
 
 Form payload → contact created → review task → the reviewer marks it done with an outcome (the
 real PATCH path: TaskCommandWorkflow) → condition → update_status → email over SMTP → done.
@@ -27,7 +27,7 @@ from tests.integration.engine.support import (
 
 CTX = CommandContext(org_id="org_e", command_id="reader")
 
-# Its own copy of seed 000 rather than domain.definition_library.APPLICANT_ONBOARDING: this test
+# Its own copy of the onboarding rather than domain.definition_library.APPLICANT_ONBOARDING: this
 # pins the exact event sequence and step ids, which must not move when the library is edited
 # (the library version is run end to end by tests/integration/api/test_onboarding_over_http.py).
 ONBOARDING: dict[str, Any] = {

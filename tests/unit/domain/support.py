@@ -48,7 +48,7 @@ def rebuilt(aggregate: Aggregate) -> Any:
 
 
 def onboarding_body() -> dict[str, Any]:
-    """The contract.md example, extended with the condition, status and email steps of seed 000."""
+    """The docs/contract.md example, extended with the README's condition, status and email."""
     return copy.deepcopy(_ONBOARDING)
 
 

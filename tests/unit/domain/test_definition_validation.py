@@ -44,7 +44,7 @@ def problem_at(problems: list[Problem], field: str) -> Problem:
 # -- the contract's example ---------------------------------------------------------------------
 
 
-def test_the_seed_onboarding_definition_validates_cleanly() -> None:
+def test_the_onboarding_definition_validates_cleanly() -> None:
     assert validate_definition(onboarding_body()) == []
 
 
