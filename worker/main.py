@@ -16,6 +16,7 @@ from application.delivery.email import SmtpMailer, SmtpSettings
 from worker.activities.commands import CommandActivities
 from worker.activities.execution import ExecutionActivities
 from worker.activities.schedules import ScheduleActivities
+from worker.handlers import CommandHandlers
 from worker.interceptors import ActivityContextInterceptor
 from worker.workflows.commands import COMMAND_WORKFLOWS
 from worker.workflows.execution import ExecutionWorkflow
@@ -42,21 +43,20 @@ def build_worker(
     (tests use it to prove that executions survive a worker that lost its memory).
     `sticky_queue_timeout` is how long a workflow task waits for the worker that has the
     workflow cached before any worker may take it: the delay after that worker dies."""
-    commands = CommandActivities(services)
+    handlers = CommandHandlers(services)
+    commands = CommandActivities(handlers)
     mailer = None if smtp_url is None else SmtpMailer(SmtpSettings.from_url(smtp_url))
     engine = ExecutionActivities(services, mailer=mailer)
-    schedules = ScheduleActivities(services, client, task_queue)
+    schedules = ScheduleActivities(handlers.find_definition, client, task_queue)
     return Worker(
         client,
         task_queue=task_queue,
         workflows=WORKFLOWS,
         activities=[
-            commands.contact_command,
-            commands.task_command,
-            commands.definition_command,
-            commands.admin_command,
+            *commands.all(),
             *engine.all(),
             schedules.sync_definition_schedule,
+            schedules.start_scheduled_execution,
             schedules.scheduled_execution_input,
         ],
         # Binds every activity's log context and reports its refusals as non-retryable failures.

@@ -8,7 +8,9 @@ or skip missed runs by policy, show in the Temporal UI, and can be paused or tri
 from __future__ import annotations
 
 import asyncio
-from uuid import UUID
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 import structlog
 from temporalio import activity
@@ -25,10 +27,6 @@ from temporalio.client import (
 )
 from temporalio.service import RPCError, RPCStatusCode
 
-from application.bundle import Services
-from application.errors import NotFoundError
-from application.metadata import CommandContext
-from domain.definition import WorkflowDefinition
 from worker.contracts import (
     SCHEDULED_EXECUTION_WORKFLOW,
     CommandMeta,
@@ -37,25 +35,32 @@ from worker.contracts import (
     ScheduleSync,
     definition_schedule_id,
 )
+from worker.starts import Origin, execution_input, start_execution
 
 log = structlog.get_logger(__name__)
 
 
-def _reader(org_id: str) -> CommandContext:
-    return CommandContext.new(org_id, source="schedule")
+@dataclass(frozen=True)
+class ScheduledDefinition:
+    """What a schedule needs of a definition as recorded now."""
+
+    is_active: bool
+    trigger: dict[str, Any]
+    version: int
+    body: dict[str, Any]  # the current version's
+
+
+# (org id, definition id) -> the definition, or None when there is none: `CommandHandlers.
+# find_definition`, injected so that workflow code may import this class, which then reaches
+# neither `application` nor the event store's libraries.
+FindDefinition = Callable[[str, str], ScheduledDefinition | None]
 
 
 class ScheduleActivities:
-    def __init__(self, services: Services, client: Client, task_queue: str) -> None:
-        self._services = services
+    def __init__(self, find_definition: FindDefinition, client: Client, task_queue: str) -> None:
+        self._definition = find_definition
         self._client = client
         self._task_queue = task_queue
-
-    def _definition(self, org_id: str, definition_id: str) -> WorkflowDefinition | None:
-        try:
-            return self._services.definitions.get_definition(_reader(org_id), UUID(definition_id))
-        except NotFoundError:
-            return None
 
     @activity.defn(name="sync_definition_schedule")
     async def sync_definition_schedule(self, sync: ScheduleSync) -> str:
@@ -100,23 +105,47 @@ class ScheduleActivities:
             log.info("schedule.updated", schedule_id=schedule_id, cron=trigger["cron"])
             return "updated"
 
+    @activity.defn(name="start_scheduled_execution")
+    async def start_scheduled_execution(self, run: ScheduledRun) -> str | None:
+        """Start the execution of one firing; None when the definition stopped being a
+        scheduled, active one since the schedule fired.
+
+        The firing's own workflow id (the Schedule's action id plus the scheduled time) is the
+        origin's key: a retried activity derives the same execution and starts nothing new.
+        """
+        firing = activity.info().workflow_id
+        origin = Origin("schedule", key=firing)
+        execution = await asyncio.to_thread(self._scheduled_input, run, origin.execution_id())
+        if execution is None:
+            return None
+        started = await start_execution(self._client, self._task_queue, execution, origin)
+        log.info(
+            "schedule.fired",
+            execution_id=started.execution_id,
+            definition_id=run.definition_id,
+            duplicate=started.duplicate,
+        )
+        return started.execution_id
+
     @activity.defn(name="scheduled_execution_input")
     def scheduled_execution_input(self, run: ScheduledRun) -> ExecutionInput | None:
-        """The input of one scheduled run, or None when the definition stopped being a
-        scheduled, active one since the schedule fired."""
+        """The input of one scheduled run with an empty execution id, which the workflow sets;
+        for firings whose workflow began before `start_scheduled_execution` existed."""
+        return self._scheduled_input(run, "")
+
+    def _scheduled_input(self, run: ScheduledRun, execution_id: str) -> ExecutionInput | None:
         definition = self._definition(run.org_id, run.definition_id)
         if definition is None or not definition.is_active:
             return None
         if definition.trigger.get("type") != "schedule":
             return None
-        body = definition.get_version(definition.current_version)
-        return ExecutionInput(
+        return execution_input(
             meta=CommandMeta(
                 org_id=run.org_id, actor=f"schedule:{run.definition_id}", source="schedule"
             ),
-            execution_id="",  # set by the workflow from its own (per-firing) id
+            execution_id=execution_id,
             definition_id=run.definition_id,
-            definition_version=definition.current_version,
-            definition={k: body.get(k) for k in ("name", "description", "statuses", "steps")},
+            definition_version=definition.version,
+            definition=definition.body,
             trigger={"type": "schedule", "cron": definition.trigger.get("cron")},
         )

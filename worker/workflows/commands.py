@@ -2,20 +2,33 @@
 
 Why a workflow for a one-step command: every business write goes through Temporal (one path for
 data, one place for retries and history), and the workflow id is the command's idempotency key.
-Activities are called by name so this module imports no application code into the sandbox.
+Activities are called by typed reference; their classes import no application code, so neither
+does the sandbox.
+
+Each workflow takes its aggregate's union of commands (`worker.commands`), which still decodes
+the older ``action`` + ``changes`` shapes: histories recorded before the split schedule the same
+activity with the same id, so they replay unchanged without a `workflow.patched` guard.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
+from typing import TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from pydantic import BaseModel
-
+    from worker.activities.commands import CommandActivities
+    from worker.activities.schedules import ScheduleActivities
+    from worker.commands import (
+        ContactCommandInput,
+        DefinitionCommandInput,
+        TaskCommandInput,
+        changes_schedule,
+    )
     from worker.contracts import (
         ADMIN_COMMAND_WORKFLOW,
         CONTACT_COMMAND_WORKFLOW,
@@ -25,10 +38,7 @@ with workflow.unsafe.imports_passed_through():
         TASK_STATUS_CHANGED_SIGNAL,
         AdminCommand,
         CommandResult,
-        ContactCommand,
-        DefinitionCommand,
         ScheduleSync,
-        TaskCommand,
         TaskStatusChanged,
         execution_workflow_id,
     )
@@ -45,23 +55,23 @@ COMMAND_RETRY = RetryPolicy(
 COMMAND_TIMEOUT = timedelta(seconds=30)
 
 
-async def _run_command(activity: str, cmd: BaseModel) -> CommandResult:
+C = TypeVar("C")
+
+
+async def _run_command(
+    activity: Callable[[CommandActivities, C], CommandResult], cmd: C
+) -> CommandResult:
     """The one activity of a command workflow, with the shared timeout and retry policy."""
-    result: CommandResult = await workflow.execute_activity(
-        activity,
-        cmd,
-        result_type=CommandResult,
-        start_to_close_timeout=COMMAND_TIMEOUT,
-        retry_policy=COMMAND_RETRY,
+    return await workflow.execute_activity_method(
+        activity, cmd, start_to_close_timeout=COMMAND_TIMEOUT, retry_policy=COMMAND_RETRY
     )
-    return result
 
 
 @workflow.defn(name=CONTACT_COMMAND_WORKFLOW)
 class ContactCommandWorkflow:
     @workflow.run
-    async def run(self, cmd: ContactCommand) -> CommandResult:
-        result = await _run_command("contact_command", cmd)
+    async def run(self, cmd: ContactCommandInput) -> CommandResult:
+        result = await _run_command(CommandActivities.contact_command, cmd)
         return result
 
 
@@ -72,8 +82,8 @@ class TaskCommandWorkflow:
     command, so it is sent even if the worker dies right after the change, and only once."""
 
     @workflow.run
-    async def run(self, cmd: TaskCommand) -> CommandResult:
-        result = await _run_command("task_command", cmd)
+    async def run(self, cmd: TaskCommandInput) -> CommandResult:
+        result = await _run_command(CommandActivities.task_command, cmd)
         change = result.task_status_changed
         if change is not None and workflow.patched(SIGNAL_EXECUTION_PATCH):
             await _signal_execution(change)
@@ -99,15 +109,13 @@ async def _signal_execution(change: TaskStatusChanged) -> None:
 @workflow.defn(name=DEFINITION_COMMAND_WORKFLOW)
 class DefinitionCommandWorkflow:
     @workflow.run
-    async def run(self, cmd: DefinitionCommand) -> CommandResult:
-        result = await _run_command("definition_command", cmd)
+    async def run(self, cmd: DefinitionCommandInput) -> CommandResult:
+        result = await _run_command(CommandActivities.definition_command, cmd)
         # Activating, deactivating or publishing may start, change or stop a `schedule`
         # trigger: bring the definition's Temporal Schedule in line with what was recorded.
-        if cmd.action in ("activate", "deactivate", "publish") and workflow.patched(
-            "definition-command-syncs-schedule"
-        ):
-            await workflow.execute_activity(
-                "sync_definition_schedule",
+        if changes_schedule(cmd) and workflow.patched("definition-command-syncs-schedule"):
+            await workflow.execute_activity_method(
+                ScheduleActivities.sync_definition_schedule,
                 ScheduleSync(org_id=cmd.meta.org_id, definition_id=cmd.definition_id),
                 start_to_close_timeout=COMMAND_TIMEOUT,
                 retry_policy=COMMAND_RETRY,
@@ -119,7 +127,7 @@ class DefinitionCommandWorkflow:
 class AdminCommandWorkflow:
     @workflow.run
     async def run(self, cmd: AdminCommand) -> CommandResult:
-        result = await _run_command("admin_command", cmd)
+        result = await _run_command(CommandActivities.admin_command, cmd)
         return result
 
 

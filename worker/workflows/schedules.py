@@ -2,20 +2,21 @@
 
 A Schedule's action always carries the same arguments, but every firing must become an
 execution of its own. Temporal gives each firing a workflow id of its own (the action's id plus
-the scheduled time), so this workflow derives the execution id from that and starts the
-interpreter as an abandoned child: the execution outlives this short workflow, and a retried
-firing derives the same id and cannot start a second execution.
+the scheduled time); the execution id derives from that, so a retried firing cannot start a
+second execution. The start itself is `worker.starts.start_execution`, the one every other
+origin uses, run by an activity.
 """
 
 from __future__ import annotations
 
-import uuid
 from datetime import timedelta
 
 from temporalio import workflow
+from temporalio.common import RetryPolicy
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
+    from worker.activities.schedules import ScheduleActivities
     from worker.contracts import (
         EXECUTION_WORKFLOW,
         SCHEDULED_EXECUTION_WORKFLOW,
@@ -23,24 +24,32 @@ with workflow.unsafe.imports_passed_through():
         ScheduledRun,
         execution_workflow_id,
     )
+    from worker.starts import Origin
 
-# Fixed forever: a change would let a retried firing start a second execution.
-SCHEDULED_NAMESPACE = uuid.UUID("7c3e9d8a-51f4-4b8e-9f0a-2d6b4c1e8a55")
+# Firings whose workflow began before the start moved into an activity finish the old way:
+# read the input in a local activity, then start the execution as an abandoned child.
+START_IN_ACTIVITY_PATCH = "scheduled-run-starts-through-start-execution"
 
 
 @workflow.defn(name=SCHEDULED_EXECUTION_WORKFLOW)
 class ScheduledExecutionWorkflow:
     @workflow.run
     async def run(self, run: ScheduledRun) -> str | None:
-        execution: ExecutionInput | None = await workflow.execute_local_activity(
-            "scheduled_execution_input",
+        if workflow.patched(START_IN_ACTIVITY_PATCH):
+            return await workflow.execute_activity_method(
+                ScheduleActivities.start_scheduled_execution,
+                run,
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=10)),
+            )
+        execution: ExecutionInput | None = await workflow.execute_local_activity_method(
+            ScheduleActivities.scheduled_execution_input,
             run,
-            result_type=ExecutionInput | None,  # type: ignore[arg-type]
             start_to_close_timeout=timedelta(seconds=30),
         )
         if execution is None:
             return None  # deactivated (or no longer scheduled) since the schedule fired
-        execution_id = str(uuid.uuid5(SCHEDULED_NAMESPACE, workflow.info().workflow_id))
+        execution_id = Origin("schedule", key=workflow.info().workflow_id).execution_id()
         execution = execution.model_copy(update={"execution_id": execution_id})
         await workflow.start_child_workflow(
             EXECUTION_WORKFLOW,

@@ -3,6 +3,7 @@ from __future__ import annotations
 import dataclasses
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -14,6 +15,20 @@ from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
 from application.bundle import Services, build_services
 from worker.activities.commands import CommandActivities
+from worker.commands import (
+    AssignTask,
+    ChangeTaskStatus,
+    CompleteTask,
+    ContactChanges,
+    CreateContact,
+    CreateDefinition,
+    ReassignTask,
+    SetTaskDueDate,
+    TaskChanges,
+    UpdateContact,
+    UpdateTask,
+    task_patch,
+)
 from worker.contracts import (
     ADMIN_COMMAND_WORKFLOW,
     CONTACT_COMMAND_WORKFLOW,
@@ -23,9 +38,9 @@ from worker.contracts import (
     CommandMeta,
     CommandResult,
     ContactCommand,
-    DefinitionCommand,
     TaskCommand,
 )
+from worker.handlers import CommandHandlers
 from worker.main import build_worker
 
 META = CommandMeta(org_id="org_a", actor="user:42", correlation_id="corr-1", request_id="req-1")
@@ -71,12 +86,7 @@ async def test_a_contact_command_records_its_workflow_and_activity_on_the_event(
     workflow_id = f"contact-create-{contact_id}"
     handle = await temporal_env.client.start_workflow(
         CONTACT_COMMAND_WORKFLOW,
-        ContactCommand(
-            meta=META,
-            action="create",
-            contact_id=contact_id,
-            changes={"first_name": "Ada", "email": "ada@example.com"},
-        ),
+        CreateContact(meta=META, contact_id=contact_id, first_name="Ada", email="ada@example.com"),
         id=workflow_id,
         task_queue=task_queue,
         result_type=CommandResult,
@@ -109,23 +119,20 @@ async def test_a_task_assigned_as_done_and_then_updated(
         temporal_env,
         task_queue,
         TASK_COMMAND_WORKFLOW,
-        TaskCommand(
+        AssignTask(
             meta=META,
-            action="assign",
             task_id=task_id,
-            changes={
-                "title": "Call Ada",
-                "assigned_to": "role:hr",
-                "due_date": "2026-12-01T09:00:00+00:00",
-                "status": "in_progress",
-            },
+            title="Call Ada",
+            assigned_to="role:hr",
+            due_date=datetime(2026, 12, 1, 9, tzinfo=UTC),
+            status="in_progress",
         ),
     )
     await run(
         temporal_env,
         task_queue,
         TASK_COMMAND_WORKFLOW,
-        TaskCommand(meta=META, action="update", task_id=task_id, changes={"priority": "high"}),
+        UpdateTask(meta=META, task_id=task_id, changes=TaskChanges(priority="high")),
     )
 
     rows = events(database_url)
@@ -143,14 +150,11 @@ async def test_a_refusal_fails_the_command_at_once_with_its_reason(
     temporal_env: WorkflowEnvironment, task_queue: str, running_worker: None, database_url: str
 ) -> None:
     task_id = str(uuid.uuid4())
-    assign = TaskCommand(
-        meta=META,
-        action="assign",
-        task_id=task_id,
-        changes={"title": "x", "assigned_to": "user:1", "status": "cancelled"},
+    assign = AssignTask(
+        meta=META, task_id=task_id, title="x", assigned_to="user:1", status="cancelled"
     )
     await run(temporal_env, task_queue, TASK_COMMAND_WORKFLOW, assign)
-    complete = TaskCommand(meta=META, action="update", task_id=task_id, changes={"status": "done"})
+    complete = CompleteTask(meta=META, task_id=task_id)
 
     with pytest.raises(WorkflowFailureError) as failed:
         await run(temporal_env, task_queue, TASK_COMMAND_WORKFLOW, complete)
@@ -176,9 +180,7 @@ async def test_an_invalid_definition_fails_with_every_problem(
             temporal_env,
             task_queue,
             DEFINITION_COMMAND_WORKFLOW,
-            DefinitionCommand(
-                meta=META, action="create", definition_id=str(uuid.uuid4()), body=body
-            ),
+            CreateDefinition(meta=META, definition_id=str(uuid.uuid4()), body=body),
         )
     refusal = _refusal(failed.value)
     assert refusal.type == "DefinitionInvalid"
@@ -190,14 +192,10 @@ async def test_a_command_for_another_orgs_contact_is_not_found(
     temporal_env: WorkflowEnvironment, task_queue: str, running_worker: None
 ) -> None:
     contact_id = str(uuid.uuid4())
-    create = ContactCommand(
-        meta=META, action="create", contact_id=contact_id, changes={"first_name": "Ada"}
-    )
+    create = CreateContact(meta=META, contact_id=contact_id, first_name="Ada")
     await run(temporal_env, task_queue, CONTACT_COMMAND_WORKFLOW, create)
     other = META.model_copy(update={"org_id": "org_b"})
-    update = ContactCommand(
-        meta=other, action="update", contact_id=contact_id, changes={"phone": "1"}
-    )
+    update = UpdateContact(meta=other, contact_id=contact_id, changes=ContactChanges(phone="1"))
     with pytest.raises(WorkflowFailureError) as failed:
         await run(temporal_env, task_queue, CONTACT_COMMAND_WORKFLOW, update)
     refusal = _refusal(failed.value)
@@ -212,10 +210,8 @@ async def test_an_activity_run_twice_appends_its_events_once(
     env.info = dataclasses.replace(
         env.info, workflow_id="contact-create-x", workflow_run_id="run-1", activity_id="1"
     )
-    activities = CommandActivities(services)
-    cmd = ContactCommand(
-        meta=META, action="create", contact_id=str(uuid.uuid4()), changes={"first_name": "Ada"}
-    )
+    activities = CommandActivities(CommandHandlers(services))
+    cmd = CreateContact(meta=META, contact_id=str(uuid.uuid4()), first_name="Ada")
 
     first = env.run(activities.contact_command, cmd)
     second = env.run(activities.contact_command, cmd)
@@ -246,3 +242,71 @@ async def test_an_admin_action_is_recorded_as_an_event_naming_who_did_what(
             AdminCommand(meta=META, action="drop_database", target="contacts"),
         )
     assert _refusal(refused.value).type == "InvalidValue"
+
+
+async def test_a_patch_changes_only_the_fields_it_set_even_after_the_trip_through_temporal(
+    temporal_env: WorkflowEnvironment, task_queue: str, running_worker: None, database_url: str
+) -> None:
+    task_id = str(uuid.uuid4())
+    due = datetime(2026, 12, 1, 9, tzinfo=UTC)
+    assign = AssignTask(
+        meta=META, task_id=task_id, title="Call Ada", assigned_to="role:hr", due_date=due
+    )
+    await run(temporal_env, task_queue, TASK_COMMAND_WORKFLOW, assign)
+
+    # title set, due_date explicitly cleared, description and priority left alone
+    patch = task_patch(META, task_id, {"title": "Call Ada back", "due_date": None})
+    assert isinstance(patch, UpdateTask)
+    await run(temporal_env, task_queue, TASK_COMMAND_WORKFLOW, patch)
+
+    rows = events(database_url)
+    assert [r["event_type"] for r in rows] == [
+        "Task.Assigned",
+        "Task.Updated",
+        "Task.DueDateSet",
+    ]
+    assert set(rows[1]["data"]["changes"]) == {"title"}
+    assert rows[2]["data"]["new_due_date"] is None
+
+
+async def test_a_command_in_the_shape_recorded_before_intents_still_runs(
+    temporal_env: WorkflowEnvironment, task_queue: str, running_worker: None, database_url: str
+) -> None:
+    """Workflows started by an older API (and recorded histories) carry ``action`` and
+    ``changes``; the worker still decodes and runs them."""
+    task_id = str(uuid.uuid4())
+    assign = TaskCommand(
+        meta=META,
+        action="assign",
+        task_id=task_id,
+        changes={"title": "x", "assigned_to": "user:1", "due_date": "2026-12-01T09:00:00+00:00"},
+    )
+    await run(temporal_env, task_queue, TASK_COMMAND_WORKFLOW, assign)
+    complete = TaskCommand(meta=META, action="update", task_id=task_id, changes={"status": "done"})
+    await run(temporal_env, task_queue, TASK_COMMAND_WORKFLOW, complete)
+    bad = TaskCommand(meta=META, action="update", task_id=task_id, changes={"colour": "red"})
+    with pytest.raises(WorkflowFailureError) as failed:
+        await run(temporal_env, task_queue, TASK_COMMAND_WORKFLOW, bad)
+
+    rows = events(database_url)
+    assert [r["event_type"] for r in rows] == ["Task.Assigned", "Task.StatusChanged"]
+    assert rows[1]["data"]["new_status"] == "done"
+    refusal = _refusal(failed.value)
+    assert (refusal.type, refusal.details[0]["field"]) == ("InvalidValue", "colour")
+    old_contact = ContactCommand(
+        meta=META, action="create", contact_id=str(uuid.uuid4()), changes={"first_name": "Ada"}
+    )
+    created = await run(temporal_env, task_queue, CONTACT_COMMAND_WORKFLOW, old_contact)
+    assert created.id == old_contact.contact_id
+
+
+def test_a_patch_becomes_the_narrowest_intent_that_says_what_it_changes() -> None:
+    due = datetime(2026, 12, 1, 9, tzinfo=UTC)
+    assert isinstance(task_patch(META, "t", {"status": "done", "metadata": {}}), CompleteTask)
+    status = task_patch(META, "t", {"status": "in_progress"})
+    assert isinstance(status, ChangeTaskStatus) and status.status == "in_progress"
+    assert isinstance(task_patch(META, "t", {"assigned_to": "user:2"}), ReassignTask)
+    assert isinstance(task_patch(META, "t", {"due_date": due}), SetTaskDueDate)
+    several = task_patch(META, "t", {"status": "done", "priority": "high"})
+    assert isinstance(several, UpdateTask)
+    assert several.changes.set_fields() == {"status": "done", "priority": "high"}

@@ -1,0 +1,142 @@
+"""One way to start an execution, whatever started it: `POST /executions`, a signed webhook, a
+record trigger or a schedule's firing.
+
+Each of them names its origin (`Origin`), builds the input with `execution_input` and calls
+`start_execution`. The execution id derives from the origin, so a repeat of the same start (a
+retried request with its Idempotency-Key, a redelivered webhook, a replayed contact event, a
+retried firing) names the same execution, whose workflow Temporal refuses to start twice.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from temporalio.client import Client
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+from worker.contracts import (
+    EXECUTION_WORKFLOW,
+    CommandMeta,
+    ExecutionInput,
+    execution_workflow_id,
+)
+
+Source = Literal["api", "webhook", "trigger", "schedule"]
+
+# Fixed forever, with the name formats below: ids already handed out must derive the same
+# again, or a repeated start would become a second execution.
+_IDEMPOTENCY = uuid.UUID("5f0d6a2e-8f1b-4c55-9a8e-3c1b7f6d2a90")
+_TRIGGERED = uuid.UUID("0b7f3a52-6a0e-4f4c-8d1f-2e9c1b5d7a43")
+_SCHEDULED = uuid.UUID("7c3e9d8a-51f4-4b8e-9f0a-2d6b4c1e8a55")
+_DERIVATIONS: dict[Source, tuple[uuid.UUID, str]] = {
+    "api": (_IDEMPOTENCY, "{scope}\x1fexecution.start\x1f{key}"),
+    "webhook": (_IDEMPOTENCY, "{scope}\x1fwebhook\x1f{key}"),
+    "trigger": (_TRIGGERED, "{scope}:{key}"),
+    "schedule": (_SCHEDULED, "{key}"),
+}
+
+# What an execution keeps of its definition's version for its whole life.
+BODY_KEYS = ("name", "description", "statuses", "steps")
+
+
+@dataclass(frozen=True)
+class Origin:
+    """What started an execution, and what makes a repeat of it the same start.
+
+    `scope` is the org (api) or the definition (webhook, trigger); `key` is the Idempotency-Key,
+    the delivery id, the event position or the firing's workflow id. Without a key (a
+    `POST /executions` without Idempotency-Key) every start is a new execution.
+    """
+
+    source: Source
+    scope: str = ""
+    key: str | None = None
+
+    @property
+    def once(self) -> bool:
+        return self.key is not None
+
+    def execution_id(self) -> str:
+        if self.key is None:
+            return str(uuid.uuid4())
+        namespace, name = _DERIVATIONS[self.source]
+        return str(uuid.uuid5(namespace, name.format(scope=self.scope, key=self.key)))
+
+
+def definition_body(version: Mapping[str, Any]) -> dict[str, Any]:
+    """The normalised body of a definition version, from a read-model row, a recorded
+    ``VersionPublished`` or the aggregate's version."""
+    return {
+        "name": version.get("name"),
+        "description": version.get("description"),
+        "statuses": version.get("statuses") or [],
+        "steps": version.get("steps") or [],
+    }
+
+
+def execution_input(
+    *,
+    meta: CommandMeta,
+    execution_id: str,
+    definition_id: str,
+    definition_version: int,
+    definition: Mapping[str, Any],
+    trigger: Mapping[str, Any],
+    contact_id: str | None = None,
+    contact: Mapping[str, Any] | None = None,
+    input: Mapping[str, Any] | None = None,
+    payload: Mapping[str, Any] | None = None,
+) -> ExecutionInput:
+    return ExecutionInput(
+        meta=meta,
+        execution_id=execution_id,
+        definition_id=definition_id,
+        definition_version=definition_version,
+        definition=definition_body(definition),
+        contact_id=contact_id,
+        contact=None if contact is None else dict(contact),
+        input=dict(input or {}),
+        payload=dict(payload or {}),
+        trigger=dict(trigger),
+    )
+
+
+@dataclass(frozen=True)
+class Started:
+    execution_id: str
+    workflow_id: str
+    # True when an earlier start with the same origin had started it: nothing new runs.
+    duplicate: bool
+
+
+async def start_execution(
+    client: Client, task_queue: str, execution: ExecutionInput, origin: Origin
+) -> Started:
+    """Start the execution's workflow (id ``execution-<execution id>``).
+
+    A keyed origin starts at most once (REJECT_DUPLICATE also refuses an id whose workflow has
+    closed); an unkeyed one has a fresh id, and a clash would be a bug, so it raises.
+    """
+    workflow_id = execution_workflow_id(execution.execution_id)
+    try:
+        await client.start_workflow(
+            EXECUTION_WORKFLOW,
+            execution,
+            id=workflow_id,
+            task_queue=task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+            id_reuse_policy=(
+                WorkflowIDReusePolicy.REJECT_DUPLICATE
+                if origin.once
+                else WorkflowIDReusePolicy.ALLOW_DUPLICATE
+            ),
+        )
+    except WorkflowAlreadyStartedError:
+        if not origin.once:
+            raise
+        return Started(execution.execution_id, workflow_id, duplicate=True)
+    return Started(execution.execution_id, workflow_id, duplicate=False)
