@@ -1,10 +1,13 @@
 """The eventsourcing library's Postgres application recorder, writing our ``events`` table.
 
-We keep the library's write path (pipelined transaction, EXCLUSIVE table lock so positions
-commit in order, NOTIFY to wake followers, IntegrityError on a version conflict) and change only
-the row it writes: metadata goes into indexed columns, the event itself into a ``jsonb`` column
-that SQL can read, and each event gets an ``event_id`` derived from its command so that a retried
-command collides with its own earlier events instead of appending copies.
+We keep the library's guarantees (EXCLUSIVE table lock so positions commit in order, NOTIFY to
+wake followers, IntegrityError on a version conflict) and change the row it writes: metadata goes
+into indexed columns, the event itself into a ``jsonb`` column that SQL can read, and each event
+gets an ``event_id`` derived from its command so that a retried command collides with its own
+earlier events instead of appending copies. An append is one statement, ``events_append(...)``
+(migration 0008), in autocommit mode: the lock is held only while the server inserts, never
+across the client's round trips (the library's pipelined transaction held it while a busy
+worker process waited for the GIL, and every other writer queued behind it).
 The table itself is created by ``migrations/``, not by the library.
 """
 
@@ -18,8 +21,6 @@ from uuid import UUID
 
 from eventsourcing.persistence import Notification, ProgrammingError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
-from psycopg import Cursor
-from psycopg.rows import DictRow
 from psycopg.sql import SQL
 
 from application.metadata import EventMetadata
@@ -28,16 +29,10 @@ EVENTS_CHANNEL = "events"
 # Namespace of event ids: uuid5(EVENT_ID_NAMESPACE, "<command id>:<aggregate id>:<n>").
 EVENT_ID_NAMESPACE = uuid.UUID("5d7c4c1e-8a3e-4b43-9a4c-6f1f0b2e7a10")
 
-_INSERT = SQL(
-    "INSERT INTO events (event_id, originator_id, originator_version, aggregate_type,"
-    " event_type, topic, data, org_id, actor, source, workflow_id, workflow_run_id,"
-    " workflow_type, activity_id, correlation_id, causation_id, command_id, occurred_at)"
-    " SELECT u.event_id, u.originator_id, u.originator_version, u.aggregate_type,"
-    " u.event_type, u.topic, u.data::jsonb, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s"
-    " FROM unnest(%s::uuid[], %s::uuid[], %s::bigint[], %s::text[], %s::text[], %s::text[],"
-    " %s::text[]) AS u(event_id, originator_id, originator_version, aggregate_type,"
-    " event_type, topic, data)"
-    " RETURNING position AS notification_id"
+_APPEND = SQL(
+    "SELECT events_append(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
+    " %s::uuid[], %s::uuid[], %s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[])"
+    " AS notification_id"
 )
 _SELECT_EVENTS = SQL(
     "SELECT originator_id, originator_version, topic, convert_to(data::text, 'UTF8') AS state"
@@ -72,12 +67,11 @@ class EventsRecorder(PostgresApplicationRecorder):
     def create_table(self) -> None:
         """Tables belong to ``migrations/``; the library must not create its own."""
 
-    def _insert_stored_events(
-        self,
-        curs: Cursor[DictRow],
-        stored_events: Sequence[StoredEvent],
-        **kwargs: Any,
-    ) -> None:
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        if not stored_events:
+            return []
         metadata = kwargs.get("metadata")
         if not isinstance(metadata, EventMetadata):
             raise ProgrammingError(
@@ -105,26 +99,26 @@ class EventsRecorder(PostgresApplicationRecorder):
                 strict=True,
             ):
                 column.append(value)
-        self._lock_table(curs)
-        self._notify_channel(curs)
-        curs.execute(
-            _INSERT,
-            (
-                ctx.org_id,
-                ctx.actor,
-                ctx.source,
-                ctx.workflow_id,
-                ctx.workflow_run_id,
-                ctx.workflow_type,
-                ctx.activity_id,
-                ctx.correlation_id,
-                ctx.causation_id,
-                ctx.command_id,
-                metadata.occurred_at,
-                *columns,
-            ),
-            prepare=True,
-        )
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(
+                _APPEND,
+                (
+                    ctx.org_id,
+                    ctx.actor,
+                    ctx.source,
+                    ctx.workflow_id,
+                    ctx.workflow_run_id,
+                    ctx.workflow_type,
+                    ctx.activity_id,
+                    ctx.correlation_id,
+                    ctx.causation_id,
+                    ctx.command_id,
+                    metadata.occurred_at,
+                    *columns,
+                ),
+                prepare=True,
+            )
+            return [int(row["notification_id"]) for row in curs.fetchall()]
 
     def select_notifications(
         self,

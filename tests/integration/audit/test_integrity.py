@@ -268,7 +268,9 @@ def test_the_immutability_triggers_still_refuse_changes(services: Services, conn
 def test_migrating_a_store_with_events_backfills_a_chain_that_new_events_extend(
     empty_database_url: str,
 ) -> None:
-    before = [m for m in discover_migrations() if m.version < 3]
+    # A store from before the chain (0003), with today's writer: it appends through the
+    # events_append function, which only needs the events table.
+    before = [m for m in discover_migrations() if m.version < 3 or m.name.startswith("append")]
     apply_migrations(empty_database_url, before)
     services = build_services(empty_database_url)
     try:
