@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from application.metadata import CommandContext
-from application.services.execution_steps import StepRef, WaitFor
+from domain.steps import StepRef, Wait
 from tests.integration.api.conftest import Stack
 from tests.integration.api.support import Caller, assert_problem
 from tests.integration.api.test_definitions import DEFINITION
@@ -48,7 +48,7 @@ def record_execution(stack: Stack, org: str, definition_id: str, contact_id: str
         ctx(),
         execution_id,
         StepRef("step_3", "wait_for_task", "Wait"),
-        wait=WaitFor("task", until=until),
+        wait=Wait("task", until=until),
     )
     return str(execution_id)
 

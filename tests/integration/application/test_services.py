@@ -13,8 +13,8 @@ from application.bundle import Services, build_services
 from application.errors import NotFoundError
 from application.metadata import CommandContext
 from application.services import ContactDraft, TaskDraft
-from application.services.execution_steps import StepRef, WaitFor
 from domain.errors import DefinitionInvalidError, InvalidTransitionError, InvalidValueError
+from domain.steps import StepRef, Wait
 from projections.audit import aggregate_state
 
 
@@ -242,7 +242,7 @@ def test_an_execution_records_each_step_with_its_effect_and_once_per_command(
     wait = StepRef("step_3", "wait_for_task", "Wait")
     until = datetime.now(UTC) + timedelta(days=7)
     executions.record_step(
-        ctx("exec-1/step_3", **wf), execution_id, wait, wait=WaitFor("task", until=until)
+        ctx("exec-1/step_3", **wf), execution_id, wait, wait=Wait("task", until=until)
     )
     waiting_version = len(events(database_url, execution_id))
 

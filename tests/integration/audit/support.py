@@ -15,8 +15,8 @@ from uuid import UUID
 from application.bundle import Services
 from application.metadata import CommandContext
 from application.services import ContactDraft, TaskDraft
-from application.services.execution_steps import StepRef, WaitFor
 from domain.execution import COMPLETED
+from domain.steps import StepRef, Wait
 
 MONDAY = datetime(2024, 5, 6, 9, 0, tzinfo=UTC)
 
@@ -134,7 +134,7 @@ def onboarding(services: Services, org: str = "org_a") -> Story:
     )
     task_id = UUID(assigned["task"]["id"])
     wait_step = StepRef("step_3", "wait_for_task", "Wait")
-    executions.record_step(step("s3w"), execution_id, wait_step, wait=WaitFor("task"))
+    executions.record_step(step("s3w"), execution_id, wait_step, wait=Wait("task"))
     task_workflow = f"task-{uuid.uuid4().hex[:8]}"
     services.tasks.change_task_status(
         activity(org, task_workflow, "TaskCommandWorkflow", actor="user:bob"),

@@ -11,8 +11,8 @@ import pytest
 
 from application.bundle import Services
 from application.services import TaskDraft
-from application.services.execution_steps import StepRef, WaitFor
 from domain.contact import Contact
+from domain.steps import StepRef, Wait
 from projections.audit import contact_lineage, workflow_events, workflow_summary
 from projections.audit.lineage import LINKED_TO_CONTACT, TASKS_OF_EXECUTIONS
 from tests.integration.audit.support import MONDAY, Story, activity, onboarding
@@ -106,7 +106,7 @@ def test_a_running_execution_reports_its_current_state(services: Services, conn:
         step("s2", "run-2"),
         execution_id,
         StepRef("step_2", "delay", "Wait a week"),
-        wait=WaitFor("delay"),
+        wait=Wait("delay"),
     )
 
     summary = workflow_summary(conn, "org_a", workflow)
