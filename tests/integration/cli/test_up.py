@@ -1,16 +1,20 @@
-"""``bytedash up`` as a user runs it: an empty data folder, embedded Postgres and Temporal."""
+"""``bytedash up`` as a user runs it: an empty data folder, embedded Postgres and Temporal,
+and the API, the worker(s) and the projector as separate processes under one supervisor."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
+import psutil  # type: ignore[import-untyped]
 import pytest
 
 from interfaces.embedded import free_port
@@ -36,22 +40,47 @@ def _bytedash(*args: str) -> list[str]:
     return [sys.executable, "-m", "interfaces.cli", *args]
 
 
-def _start(data_dir: Path, port: int) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        _bytedash("up"),
+def _start(data_dir: Path, port: int, *options: str) -> subprocess.Popen[str]:
+    # A file, not a pipe: five processes log into it, and nobody reads a pipe until the end.
+    output = (data_dir.parent / f"up-{port}-{time.monotonic_ns()}.log").open("w+")
+    process = subprocess.Popen(
+        _bytedash("up", *options),
         env=_env(data_dir, port),
-        stdout=subprocess.PIPE,
+        stdout=output,
         stderr=subprocess.STDOUT,
         text=True,
     )
+    _OUTPUT[process.pid] = output
+    return process
+
+
+_OUTPUT: dict[int, Any] = {}
+
+
+def _output(process: subprocess.Popen[str]) -> str:
+    handle = _OUTPUT[process.pid]
+    handle.flush()
+    handle.seek(0)
+    return str(handle.read())
+
+
+def _logged(process: subprocess.Popen[str], event: str) -> list[dict[str, Any]]:
+    entries = []
+    for line in _output(process).splitlines():
+        if line.startswith("{") and f'"{event}"' in line:
+            entry = json.loads(line)
+            if entry.get("event") == event:
+                entries.append(entry)
+    return entries
 
 
 def _wait_ready(process: subprocess.Popen[str], base: str, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            output = process.stdout.read() if process.stdout else ""
-            raise AssertionError(f"bytedash up exited with {process.returncode}:\n{output}")
+            raise AssertionError(
+                f"bytedash up exited with {process.returncode}:\n{_output(process)}"
+            )
         try:
             if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
                 return
@@ -63,9 +92,74 @@ def _wait_ready(process: subprocess.Popen[str], base: str, timeout: float = 120)
 
 def _stop(process: subprocess.Popen[str], timeout: float = 60) -> str:
     process.send_signal(signal.SIGINT)
-    output, _ = process.communicate(timeout=timeout)
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        raise
+    output = _output(process)
     assert process.returncode == 0, output
     return output
+
+
+def _roles(process: subprocess.Popen[str]) -> dict[str, list[Any]]:
+    """The supervisor's children by role (`worker`, `projector`, `api`, `temporal`)."""
+    roles: dict[str, list[Any]] = {}
+    for child in psutil.Process(process.pid).children():
+        try:
+            with_args = child.cmdline()
+        except psutil.Error:  # exited (a zombie until the supervisor notices): not running
+            continue
+        if not with_args:  # between fork and exec
+            continue
+        if "interfaces.cli" in with_args:
+            role = with_args[with_args.index("interfaces.cli") + 1]
+        elif Path(with_args[0]).name == "temporal":
+            role = "temporal"
+        else:
+            role = with_args[0]
+        roles.setdefault(role, []).append(child)
+    return roles
+
+
+def _everything(process: subprocess.Popen[str], data_dir: Path) -> list[Any]:
+    """Every process the stack runs: the supervisor's descendants and the embedded Postgres
+    (pg_ctl starts it detached, so it is nobody's child)."""
+    pid_file = data_dir / "postgres" / "postmaster.pid"
+    postmaster = psutil.Process(int(pid_file.read_text().split()[0]))
+    return [
+        *psutil.Process(process.pid).children(recursive=True),
+        postmaster,
+        *postmaster.children(recursive=True),
+    ]
+
+
+def _gone(processes: list[Any]) -> list[str]:
+    left = []
+    for proc in processes:
+        try:
+            if proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE:
+                left.append(" ".join(proc.cmdline()))
+        except psutil.NoSuchProcess:
+            continue
+    return left
+
+
+def _until(condition: Callable[[], bool], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.2)
+
+
+def _create_contact(base: str, headers: dict[str, str], email: str) -> httpx.Response:
+    return httpx.post(
+        f"{base}/api/v1/contacts?wait=true",
+        json={"first_name": "Ada", "email": email},
+        headers=headers,
+        timeout=30,
+    )
 
 
 def _token(data_dir: Path, port: int) -> str:
@@ -91,6 +185,14 @@ def test_up_serves_from_an_empty_folder_stops_on_ctrl_c_and_keeps_data(data_dir:
     process = _start(data_dir, port)
     try:
         _wait_ready(process, base)
+        roles = _roles(process)
+        assert sorted(roles) == ["api", "projector", "temporal", "worker"]
+        pids = {process.pid, *(p.pid for group in roles.values() for p in group)}
+        assert len(pids) == 5  # the supervisor, three children and Temporal: five processes
+        for child in (roles["api"][0], roles["worker"][0], roles["projector"][0]):
+            assert os.getsid(child.pid) == child.pid  # its own session: no terminal Ctrl-C
+        stack = _everything(process, data_dir)
+
         second = subprocess.run(
             _bytedash("up"),
             env=_env(data_dir, free_port(18100)),
@@ -101,19 +203,30 @@ def test_up_serves_from_an_empty_folder_stops_on_ctrl_c_and_keeps_data(data_dir:
         assert second.returncode != 0
         assert "already running" in second.stderr
 
+        # The only worker dies: it is restarted, logged, and the stack carries out a command.
+        (killed,) = roles["worker"]
+        killed.kill()
+        _until(lambda: [p.pid for p in _roles(process).get("worker", [])] not in ([], [killed.pid]))
+        (exited,) = _logged(process, "child.exited")
+        assert (exited["child"], exited["pid"]) == ("worker", killed.pid)
+        assert (exited["exit_code"], exited["restarts"]) == (-signal.SIGKILL, 0)
+        _until(lambda: len(_logged(process, "worker.started")) == 2)
+        (restart,) = _logged(process, "child.restarted")
+        assert (restart["child"], restart["restarts"]) == ("worker", 1)
+        stack += _everything(process, data_dir)
+
         headers = {"Authorization": f"Bearer {_token(data_dir, port)}"}
-        created = httpx.post(
-            f"{base}/api/v1/contacts?wait=true",
-            json={"first_name": "Ada", "email": "ada@example.com"},
-            headers=headers,
-            timeout=30,
-        )
+        created = _create_contact(base, headers, "ada@example.com")
         assert created.status_code == 201, created.text
         contact_id = created.json()["id"]
     finally:
         if process.poll() is None:
             output = _stop(process)
     assert "Stopped." in output
+    # One Ctrl-C: no child, no Temporal, no Postgres left behind; the API stopped first.
+    assert _gone(stack) == []
+    stopping = [entry["child"] for entry in _logged(process, "child.stopping")]
+    assert stopping == ["api", "worker", "projector"]
 
     restarted = _start(data_dir, port)
     try:
@@ -124,3 +237,58 @@ def test_up_serves_from_an_empty_folder_stops_on_ctrl_c_and_keeps_data(data_dir:
         assert fetched.json()["email"] == "ada@example.com"
     finally:
         _stop(restarted)
+
+
+def test_up_runs_more_worker_and_api_processes_and_restarts_the_one_killed(
+    data_dir: Path,
+) -> None:
+    port = free_port(18200)
+    base = f"http://127.0.0.1:{port}"
+    process = _start(data_dir, port, "--workers", "2", "--api-workers", "2")
+    try:
+        _wait_ready(process, base)
+        roles = _roles(process)
+        assert len(roles["worker"]) == 2
+        assert len(roles["projector"]) == 1
+        (api,) = roles["api"]
+        servers = [p for p in api.children() if "spawn_main" in " ".join(p.cmdline())]
+        assert len(servers) == 2  # uvicorn's two worker processes
+        stack = _everything(process, data_dir)
+
+        killed = roles["worker"][0]
+        killed.kill()
+        _until(
+            lambda: (
+                len(_roles(process).get("worker", [])) == 2
+                and killed.pid not in {p.pid for p in _roles(process)["worker"]}
+            )
+        )
+        (exited,) = _logged(process, "child.exited")
+        assert exited["pid"] == killed.pid and exited["exit_code"] == -signal.SIGKILL
+        assert exited["child"].startswith("worker-") and exited["restarts"] == 0
+        _until(lambda: bool(_logged(process, "child.restarted")))
+        assert _logged(process, "child.restarted")[0]["restarts"] == 1
+
+        # The stack still carries out a command end to end after the restart.
+        headers = {"Authorization": f"Bearer {_token(data_dir, port)}"}
+        for n in range(4):
+            created = _create_contact(base, headers, f"grace{n}@example.com")
+            assert created.status_code == 201, created.text
+        stack += _everything(process, data_dir)
+    finally:
+        if process.poll() is None:
+            _stop(process)
+    assert _gone(stack) == []
+
+
+def test_up_refuses_a_worker_count_below_one(data_dir: Path) -> None:
+    done = subprocess.run(
+        _bytedash("up", "--workers", "0"),
+        env=_env(data_dir, free_port(18300)),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "--workers: 0 is not between 1 and 64" in done.stderr
+    assert not data_dir.exists()
