@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from domain.steps import StepDone, Wait
+
 DEFAULT_TASK_QUEUE = "bytedash"
 
 CONTACT_COMMAND_WORKFLOW = "ContactCommandWorkflow"
@@ -188,6 +190,8 @@ class ExecutionState(BaseModel):
     reminders: list[PendingReminder] = Field(default_factory=list)
     reminder_counts: dict[str, int] = Field(default_factory=dict)  # by step id
     runs: int = 1  # how many Temporal runs (continue-as-new) this execution has used
+    # Steps finished but not yet recorded: the next activity call records them in its save.
+    pending: list[StepDone] = Field(default_factory=list)
 
 
 DEFAULT_HISTORY_LIMIT = 10_000
@@ -218,12 +222,8 @@ class ExecutionInput(BaseModel):
     history_limit: int = DEFAULT_HISTORY_LIMIT
 
 
-class WaitInfo(BaseModel):
-    step_id: str
-    waiting_for: Literal["task", "signal", "delay"]
-    until: datetime | None = None
-    task_id: str | None = None
-    signal: str | None = None
+WaitInfo = Wait
+"""What the `state` query says a waiting execution waits for (the domain's one wait model)."""
 
 
 class ExecutionSnapshot(BaseModel):

@@ -1,48 +1,36 @@
 """The private contract between the execution interpreter and its activities.
 
-Like ``worker.contracts`` this module holds only pydantic models, so the workflow module may
-import it (passed through the sandbox) without pulling in application code. The HTTP layer has
-no business here: nothing in this module is part of the public contract.
+Like ``worker.contracts`` this module holds only pydantic models, plus `EngineActivities`, the
+activities' signatures: the workflow calls ``EngineActivities.assign_task_step`` by reference
+(so a renamed or retyped activity fails type-checking), and the worker registers
+``worker.activities.execution.ExecutionActivities``, which implements them. The workflow module
+may import this one (passed through the sandbox) without pulling in application code. The HTTP
+layer has no business here: nothing in this module is part of the public contract.
 
 Every call carries a ``command_key`` chosen by the workflow (`<visit>-<step id>/<what>`): the
 activity turns it into the command id ``<workflow id>/<command_key>``, which is the same on every
 retry and replay of that call and different for every visit of a looping step and every
-continue-as-new run, so an event is never appended twice and never wrongly skipped.
+continue-as-new run, so an event is never appended twice and never wrongly skipped. `before`
+holds the steps the workflow finished without an activity of their own since the last call;
+they are recorded in the same save, under the same command id.
 """
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
+from temporalio import activity
 
+from domain.steps import StepDone, StepRef, Wait
 from worker.contracts import CommandMeta
-
-# Activity names: the workflow calls them by name and never imports their code.
-BEGIN_EXECUTION = "begin_execution"
-RECORD_STEP = "record_step"
-ASSIGN_TASK_STEP = "assign_task_step"
-UPDATE_TASK_STEP = "update_task_step"
-COMPLETE_TASK_STEP = "complete_task_step"
-UPDATE_CONTACT_STEP = "update_contact_step"
-UPDATE_STATUS_STEP = "update_status_step"
-SET_DUE_DATE_STEP = "set_due_date_step"
-SEND_EMAIL_STEP = "send_email_step"
-HTTP_REQUEST_STEP = "http_request_step"
-SEND_REMINDER = "send_reminder"
-FINISH_EXECUTION = "finish_execution"
 
 # ApplicationError types the step activities raise for a failed outbound HTTP call.
 HTTP_CLIENT_ERROR = "HttpClientError"  # 4xx: the request is wrong, retrying will not help
 HTTP_SERVER_ERROR = "HttpServerError"  # 5xx, 408, 429: worth retrying
 HTTP_TRANSPORT_ERROR = "HttpTransportError"  # no answer at all: worth retrying
-
-
-class StepRef(BaseModel):
-    id: str
-    type: str
-    name: str
 
 
 class Call(BaseModel):
@@ -51,6 +39,7 @@ class Call(BaseModel):
     meta: CommandMeta
     execution_id: str
     command_key: str
+    before: list[StepDone] = Field(default_factory=list)
 
 
 class StepCall(Call):
@@ -80,17 +69,11 @@ class BeginResult(BaseModel):
     error: str | None = None  # set when the execution could not start (and is now failed)
 
 
-class WaitSpec(BaseModel):
-    waiting_for: Literal["task", "signal", "delay", "reminder"]
-    until: datetime | None = None
-    detail: dict[str, Any] = Field(default_factory=dict)
-
-
 class RecordStep(StepCall):
     """Records a step's progress in one save: started (if not yet), then waiting, completed
     with `output`, or failed with `error`, as given."""
 
-    wait: WaitSpec | None = None
+    wait: Wait | None = None
     output: dict[str, Any] | None = None
     error: str | None = None
 
@@ -100,15 +83,18 @@ class AssignTaskStep(StepCall):
     assigned_to: str
     description: str | None = None
     priority: str = "medium"
-    due_date: str | None = None
+    due_date: datetime | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
     contact_id: str | None = None
 
 
 class UpdateTaskStep(StepCall):
     task_id: str
-    # title, description, priority, metadata, assigned_to, due_date (ISO text or None)
+    # title, description, priority, metadata, assigned_to: only the fields the step names
     changes: dict[str, Any]
+    # due_date apart, so that it travels as a date: set (or cleared, None) when `sets_due_date`
+    sets_due_date: bool = False
+    due_date: datetime | None = None
 
 
 class CompleteTaskStep(StepCall):
@@ -127,7 +113,7 @@ class UpdateStatusStep(StepCall):
 
 
 class SetDueDateStep(StepCall):
-    due_date: str
+    due_date: datetime
     task_id: str | None = None
 
 
@@ -159,7 +145,7 @@ class SendReminder(Call):
     email_to: list[str] = Field(default_factory=list)
     subject: str | None = None
     # wait_for_task's send_reminder: the step keeps waiting until this new time.
-    wait_again: WaitSpec | None = None
+    wait_again: Wait | None = None
 
 
 class FinishExecution(Call):
@@ -169,3 +155,86 @@ class FinishExecution(Call):
     cancelled_by: str | None = None
     output: dict[str, Any] = Field(default_factory=dict)
     cancel_task_ids: list[str] = Field(default_factory=list)
+
+
+class EngineActivities(ABC):
+    """The engine's activities as the workflow sees them: name (the method's), input, output.
+
+    Abstract, so that an implementation that misses one cannot be built; each implementation
+    method carries ``@activity.defn`` itself, under the same name.
+    """
+
+    @activity.defn
+    @abstractmethod
+    def begin_execution(self, call: BeginExecution) -> BeginResult: ...
+
+    @activity.defn
+    @abstractmethod
+    def finish_execution(self, call: FinishExecution) -> StepResult: ...
+
+    @activity.defn
+    @abstractmethod
+    def record_step(self, call: RecordStep) -> StepResult: ...
+
+    @activity.defn
+    @abstractmethod
+    def update_status_step(self, call: UpdateStatusStep) -> StepResult: ...
+
+    @activity.defn
+    @abstractmethod
+    def assign_task_step(self, call: AssignTaskStep) -> StepResult: ...
+
+    @activity.defn
+    @abstractmethod
+    def update_task_step(self, call: UpdateTaskStep) -> StepResult: ...
+
+    @activity.defn
+    @abstractmethod
+    def complete_task_step(self, call: CompleteTaskStep) -> StepResult: ...
+
+    @activity.defn
+    @abstractmethod
+    def set_due_date_step(self, call: SetDueDateStep) -> StepResult: ...
+
+    @activity.defn
+    @abstractmethod
+    def update_contact_step(self, call: UpdateContactStep) -> StepResult: ...
+
+    @activity.defn
+    @abstractmethod
+    def send_email_step(self, call: SendEmailStep) -> StepResult: ...
+
+    @activity.defn
+    @abstractmethod
+    def http_request_step(self, call: HttpRequestStep) -> StepResult: ...
+
+    @activity.defn
+    @abstractmethod
+    def send_reminder(self, call: SendReminder) -> None: ...
+
+
+__all__ = [
+    "HTTP_CLIENT_ERROR",
+    "HTTP_SERVER_ERROR",
+    "HTTP_TRANSPORT_ERROR",
+    "AssignTaskStep",
+    "BeginExecution",
+    "BeginResult",
+    "Call",
+    "CompleteTaskStep",
+    "EngineActivities",
+    "FinishExecution",
+    "HttpRequestStep",
+    "RecordStep",
+    "SendEmailStep",
+    "SendReminder",
+    "SetDueDateStep",
+    "StepCall",
+    "StepDone",
+    "StepRef",
+    "StepResult",
+    "UpdateContactStep",
+    "UpdateStatusStep",
+    "UpdateTaskStep",
+    "Wait",
+]

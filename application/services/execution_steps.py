@@ -11,7 +11,6 @@ timeline and the task it assigned are one fact seen from two sides.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -27,29 +26,18 @@ from domain.execution import (
     CANCELLED,
     COMPLETED,
     FAILED,
-    STEP_STARTED,
-    STEP_WAITING,
     TIMED_OUT,
     WorkflowExecution,
 )
+from domain.steps import StepDone, StepRef, Wait
 from domain.task import Task
 
 _UNSET: Any = object()
 StepAct = Callable[[WorkflowExecution, datetime], tuple[dict[str, Any] | None, list[Aggregate]]]
 
 
-@dataclass(frozen=True)
-class StepRef:
-    id: str
-    type: str
-    name: str
-
-
-@dataclass(frozen=True)
-class WaitFor:
-    waiting_for: str
-    until: datetime | None = None
-    detail: Mapping[str, Any] = field(default_factory=dict)
+WaitFor = Wait
+"""The name these commands' callers know the domain's one wait model by."""
 
 
 def task_view(task: Task) -> dict[str, Any]:
@@ -87,12 +75,19 @@ def contact_view(contact: Contact) -> dict[str, Any]:
 
 
 def _open_step(execution: WorkflowExecution, step: StepRef, at: datetime) -> None:
-    for entry in reversed(execution.step_history):
-        if entry["step_id"] == step.id:
-            if entry["status"] in (STEP_STARTED, STEP_WAITING):
-                return
-            break
+    if execution.step_is_open(step.id):
+        return
     execution.start_step(step_id=step.id, step_type=step.type, step_name=step.name, at=at)
+
+
+def _record_done(execution: WorkflowExecution, steps: Sequence[StepDone]) -> None:
+    """Steps the workflow finished without a call of their own, each started and completed at
+    the time it ran (an update_status step changes the ui_status too)."""
+    for done in steps:
+        _open_step(execution, done.step, done.at)
+        if done.ui_status is not None:
+            execution.change_ui_status(step_id=done.step.id, ui_status=done.ui_status, at=done.at)
+        execution.complete_step(step_id=done.step.id, output=dict(done.output), at=done.at)
 
 
 class ExecutionStepCommands(Service):
@@ -142,9 +137,15 @@ class ExecutionStepCommands(Service):
         return self._execute(ctx, run)
 
     def _step(
-        self, ctx: CommandContext, execution_id: UUID, step: StepRef, act: StepAct
+        self,
+        ctx: CommandContext,
+        execution_id: UUID,
+        step: StepRef,
+        act: StepAct,
+        before: Sequence[StepDone] = (),
     ) -> dict[str, Any] | None:
-        """Run `act` on the open step; complete the step with the output `act` returns, if any.
+        """Record the steps `before` (see _record_done), then run `act` on the open step and
+        complete the step with the output `act` returns, if any; all in one save.
 
         Returns that output; when an earlier attempt already recorded this command, the output
         it recorded.
@@ -153,6 +154,7 @@ class ExecutionStepCommands(Service):
 
         def run(now: datetime) -> Outcome:
             execution = self._load(WorkflowExecution, "execution", execution_id, ctx)
+            _record_done(execution, before)
             _open_step(execution, step, now)
             output, others = act(execution, now)
             if output is not None:
@@ -175,11 +177,7 @@ class ExecutionStepCommands(Service):
     ) -> dict[str, Any] | None:
         """The output recorded by the latest run of `step_id`, if it completed."""
         execution = self._load(WorkflowExecution, "execution", execution_id, ctx)
-        for entry in reversed(execution.step_history):
-            if entry["step_id"] == step_id:
-                output = entry["output"]
-                return None if output is None else dict(output)
-        return None
+        return execution.last_step_output(step_id)
 
     def record_step(
         self,
@@ -187,9 +185,10 @@ class ExecutionStepCommands(Service):
         execution_id: UUID,
         step: StepRef,
         *,
-        wait: WaitFor | None = None,
+        wait: Wait | None = None,
         output: Mapping[str, Any] | None = None,
         error: str | None = None,
+        before: Sequence[StepDone] = (),
     ) -> dict[str, Any] | None:
         """Start the step if needed, then record that it waits, completed, or failed."""
 
@@ -207,10 +206,15 @@ class ExecutionStepCommands(Service):
                 return None, []
             return (None if output is None else dict(output)), []
 
-        return self._step(ctx, execution_id, step, act)
+        return self._step(ctx, execution_id, step, act, before)
 
     def assign_task_step(
-        self, ctx: CommandContext, execution_id: UUID, step: StepRef, draft: TaskDraft
+        self,
+        ctx: CommandContext,
+        execution_id: UUID,
+        step: StepRef,
+        draft: TaskDraft,
+        before: Sequence[StepDone] = (),
     ) -> dict[str, Any]:
         task_id = draft.task_id or derived_id("task", ctx)
 
@@ -231,7 +235,7 @@ class ExecutionStepCommands(Service):
             )
             return {"task": task_view(task)}, [task]
 
-        return self._step(ctx, execution_id, step, act) or {}
+        return self._step(ctx, execution_id, step, act, before) or {}
 
     def update_task_step(
         self,
@@ -240,6 +244,7 @@ class ExecutionStepCommands(Service):
         step: StepRef,
         task_id: UUID,
         changes: Mapping[str, Any],
+        before: Sequence[StepDone] = (),
     ) -> dict[str, Any]:
         """`changes`: title, description, priority, metadata, assigned_to, due_date (datetime
         or None), as in PATCH /tasks; a step's own change does not signal the execution."""
@@ -257,7 +262,7 @@ class ExecutionStepCommands(Service):
                 task.set_due_date(due_date=due_date, at=at)
             return {"task": task_view(task)}, [task]
 
-        return self._step(ctx, execution_id, step, act) or {}
+        return self._step(ctx, execution_id, step, act, before) or {}
 
     def complete_task_step(
         self,
@@ -266,13 +271,14 @@ class ExecutionStepCommands(Service):
         step: StepRef,
         task_id: UUID,
         metadata: Mapping[str, Any],
+        before: Sequence[StepDone] = (),
     ) -> dict[str, Any]:
         def act(execution: WorkflowExecution, at: datetime) -> tuple[Any, list[Aggregate]]:
             task = self._load(Task, "task", task_id, ctx)
             task.change_status(status="done", metadata=dict(metadata), at=at)
             return {"task": task_view(task)}, [task]
 
-        return self._step(ctx, execution_id, step, act) or {}
+        return self._step(ctx, execution_id, step, act, before) or {}
 
     def update_contact_step(
         self,
@@ -281,6 +287,7 @@ class ExecutionStepCommands(Service):
         step: StepRef,
         contact_id: UUID,
         changes: Mapping[str, Any],
+        before: Sequence[StepDone] = (),
     ) -> dict[str, Any]:
         edits = {key: value for key, value in changes.items() if key != "status"}
         status = changes.get("status")
@@ -293,17 +300,22 @@ class ExecutionStepCommands(Service):
                 contact.change_status(status=str(status), at=at)
             return {"contact": contact_view(contact)}, [contact]
 
-        return self._step(ctx, execution_id, step, act) or {}
+        return self._step(ctx, execution_id, step, act, before) or {}
 
     def update_status_step(
-        self, ctx: CommandContext, execution_id: UUID, step: StepRef, ui_status: str
+        self,
+        ctx: CommandContext,
+        execution_id: UUID,
+        step: StepRef,
+        ui_status: str,
+        before: Sequence[StepDone] = (),
     ) -> dict[str, Any]:
         def act(execution: WorkflowExecution, at: datetime) -> tuple[Any, list[Aggregate]]:
             previous = execution.ui_status
             execution.change_ui_status(step_id=step.id, ui_status=ui_status, at=at)
             return {"ui_status": execution.ui_status, "previous": previous}, []
 
-        return self._step(ctx, execution_id, step, act) or {}
+        return self._step(ctx, execution_id, step, act, before) or {}
 
     def set_due_date_step(
         self,
@@ -312,6 +324,7 @@ class ExecutionStepCommands(Service):
         step: StepRef,
         due_date: datetime,
         task_id: UUID | None,
+        before: Sequence[StepDone] = (),
     ) -> dict[str, Any]:
         """With a task, reschedule it; without one the date is the execution's own due date,
         which its step output records (the aggregate has no field of its own for it)."""
@@ -327,7 +340,7 @@ class ExecutionStepCommands(Service):
             task.set_due_date(due_date=due_date, at=at)
             return {**output, "task": task_view(task)}, [task]
 
-        return self._step(ctx, execution_id, step, act) or {}
+        return self._step(ctx, execution_id, step, act, before) or {}
 
     def email_step(
         self,
@@ -395,7 +408,7 @@ class ExecutionStepCommands(Service):
         recipient: str,
         count: int,
         message: str,
-        wait_again: WaitFor | None = None,
+        wait_again: Wait | None = None,
     ) -> UUID:
         """Record a reminder; `wait_again` moves the waiting step's deadline in the same save."""
 
@@ -432,14 +445,17 @@ class ExecutionStepCommands(Service):
         cancelled_by: str | None = None,
         output: Mapping[str, Any] | None = None,
         cancel_task_ids: Sequence[UUID] = (),
+        before: Sequence[StepDone] = (),
     ) -> UUID:
-        """End the execution as `outcome`; a cancel also cancels the tasks it names that are
-        still open (done ones stay done), all in the same save."""
+        """End the execution as `outcome`, after recording the steps `before` (see
+        _record_done); a cancel also cancels the tasks it names that are still open (done ones
+        stay done), all in the same save."""
 
         def run(now: datetime) -> Outcome:
             execution = self._load(WorkflowExecution, "execution", execution_id, ctx)
             if execution.is_terminal:
                 return execution_id, []  # already ended by an earlier command: nothing to add
+            _record_done(execution, before)
             if step is not None and outcome in (FAILED, TIMED_OUT):
                 _open_step(execution, step, now)
             step_id = None if step is None else step.id
@@ -468,3 +484,14 @@ class ExecutionStepCommands(Service):
             return execution_id, [execution, *others]
 
         return self._execute(ctx, run)
+
+
+__all__ = [
+    "ExecutionStepCommands",
+    "StepDone",
+    "StepRef",
+    "Wait",
+    "WaitFor",
+    "contact_view",
+    "task_view",
+]

@@ -23,9 +23,9 @@ from domain.steps import (
     wait_for_signal,
     wait_for_task,
 )
-from domain.steps.base import StepConfig, StepConfigError, StepRef, StepType, Wait
+from domain.steps.base import StepConfig, StepConfigError, StepDone, StepRef, StepType, Wait
 from domain.steps.checks import END
-from domain.steps.registry import STEP_TYPES, register, step_type
+from domain.steps.registry import STEP_TYPES, register, step_type, step_types
 
 register(trigger.TYPE)
 register(assign_task.TYPE)
@@ -47,9 +47,11 @@ __all__ = [
     "STEP_TYPES",
     "StepConfig",
     "StepConfigError",
+    "StepDone",
     "StepRef",
     "StepType",
     "Wait",
     "register",
     "step_type",
+    "step_types",
 ]

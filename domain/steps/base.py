@@ -32,21 +32,38 @@ class StepRef(BaseModel):
     type: str
     name: str
 
+    def __init__(self, id: str, type: str, name: str) -> None:
+        # Positional too: services and tests name steps as StepRef("step_2", "assign_task", …).
+        super().__init__(id=id, type=type, name=name)
+
 
 WaitingFor = Literal["task", "signal", "delay", "reminder"]
 
 
 class Wait(BaseModel):
     """What a waiting step waits for, and until when: recorded on the execution (`detail`),
-    reported by the workflow's `state` query, and moved by a reminder (`until`)."""
+    reported by the workflow's `state` query (with `step_id`), and moved by a reminder."""
 
     model_config = ConfigDict(frozen=True)
 
-    step_id: str
     waiting_for: WaitingFor
     until: datetime | None = None
+    step_id: str | None = None
     task_id: str | None = None
     signal: str | None = None
+
+    def __init__(
+        self,
+        waiting_for: WaitingFor,
+        until: datetime | None = None,
+        *,
+        step_id: str | None = None,
+        task_id: str | None = None,
+        signal: str | None = None,
+    ) -> None:
+        super().__init__(
+            waiting_for=waiting_for, until=until, step_id=step_id, task_id=task_id, signal=signal
+        )
 
     @property
     def detail(self) -> dict[str, Any]:
@@ -57,6 +74,20 @@ class Wait(BaseModel):
         if self.signal is not None:
             detail["signal"] = self.signal
         return detail
+
+
+class StepDone(BaseModel):
+    """A step the workflow finished without any activity of its own (a condition, a status
+    change, the end of a wait): recorded later, in the save of the next call, started and
+    completed at `at`, the workflow's time when it ran. `ui_status` is an update_status step's
+    new status, changed in the same save."""
+
+    model_config = ConfigDict(frozen=True)
+
+    step: StepRef
+    at: datetime
+    output: dict[str, Any] = Field(default_factory=dict)
+    ui_status: str | None = None
 
 
 class StepConfig(BaseModel):
@@ -200,6 +231,7 @@ __all__ = [
     "SomeAddresses",
     "StepConfig",
     "StepConfigError",
+    "StepDone",
     "StepRef",
     "StepType",
     "Text",

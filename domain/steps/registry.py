@@ -30,6 +30,11 @@ def step_type(name: str) -> StepType:
     return _TYPES[name]
 
 
+def step_types() -> tuple[StepType, ...]:
+    """Every registered type, in registration order."""
+    return tuple(_TYPES.values())
+
+
 class _Names(Collection[str]):
     """The registered names in registration order (error messages list them)."""
 

@@ -24,7 +24,7 @@ class TaskUpdates(StepConfig):
 
     def changes(self) -> dict[str, Any]:
         """The task changes, in the task's own names (`assigned_to`)."""
-        changes: dict[str, Any] = Field(default_factory=dict)
+        changes: dict[str, Any] = {}
         for key in self.model_fields_set:
             changes["assigned_to" if key == "assign_to" else key] = getattr(self, key)
         return changes

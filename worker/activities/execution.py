@@ -1,9 +1,13 @@
-"""Activities of the execution interpreter: each records one step and performs its effect.
+"""Activities of the execution interpreter: thin adapters from a typed call to a service command.
 
-Plain ``def`` methods on the worker's thread pool (the services use a blocking driver; brief.md,
-"two traps"). Each step costs one save: the services record the step and its effect together
-(application/services/execution_steps.py). Command ids come from the workflow's own keys
-(``keyed_context``), so retries and replays append nothing twice.
+Each implements one method of ``worker.step_calls.EngineActivities`` (the workflow calls them by
+that reference): typed input in, one service call, typed output back. The log context and the
+mapping of domain refusals to non-retryable errors happen once for every activity, in
+``worker.interceptors``. Plain ``def`` methods on the worker's thread pool (the services use a
+blocking driver). Each call costs one save: the services record the step, the steps finished
+before it (`before`) and its effect together (application/services/execution_steps.py). Command
+ids come from the workflow's own keys (``keyed_context``), so retries and replays append nothing
+twice.
 
 Outbound effects happen before their record, and a retried call first checks whether its record
 exists, so an email is sent again only if the worker died between sending and recording (the
@@ -14,7 +18,6 @@ from __future__ import annotations
 
 import smtplib
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -27,29 +30,18 @@ from application.delivery import http
 from application.delivery.email import OutgoingEmail, SmtpMailer
 from application.errors import NotFoundError
 from application.services import ContactDraft, TaskDraft
-from application.services.execution_steps import StepRef, WaitFor, contact_view
+from application.services.execution_steps import contact_view
 from domain.errors import DomainError, InvalidValueError
-from worker.activities.context import keyed_context, reported_as_command_failures
+from worker.activities.context import keyed_context
 from worker.step_calls import (
-    ASSIGN_TASK_STEP,
-    BEGIN_EXECUTION,
-    COMPLETE_TASK_STEP,
-    FINISH_EXECUTION,
     HTTP_CLIENT_ERROR,
-    HTTP_REQUEST_STEP,
     HTTP_SERVER_ERROR,
     HTTP_TRANSPORT_ERROR,
-    RECORD_STEP,
-    SEND_EMAIL_STEP,
-    SEND_REMINDER,
-    SET_DUE_DATE_STEP,
-    UPDATE_CONTACT_STEP,
-    UPDATE_STATUS_STEP,
-    UPDATE_TASK_STEP,
     AssignTaskStep,
     BeginExecution,
     BeginResult,
     CompleteTaskStep,
+    EngineActivities,
     FinishExecution,
     HttpRequestStep,
     RecordStep,
@@ -60,9 +52,7 @@ from worker.step_calls import (
     UpdateContactStep,
     UpdateStatusStep,
     UpdateTaskStep,
-    WaitSpec,
 )
-from worker.step_calls import StepRef as CallStep
 
 CONTACT_TEXT_FIELDS = ("first_name", "last_name", "email", "phone", "status")
 # Retrying these may help (the server is busy or asks to come back); other 4xx will not.
@@ -75,30 +65,6 @@ def _uuid(kind: str, value: str) -> UUID:
         return UUID(value)
     except ValueError:
         raise NotFoundError(kind, value) from None
-
-
-def _step(call_step: CallStep) -> StepRef:
-    return StepRef(id=call_step.id, type=call_step.type, name=call_step.name)
-
-
-def _wait(spec: WaitSpec | None) -> WaitFor | None:
-    if spec is None:
-        return None
-    return WaitFor(waiting_for=spec.waiting_for, until=spec.until, detail=spec.detail)
-
-
-def _date(value: str | None, field: str) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise InvalidValueError(
-            f"{field} {value!r} is not an ISO-8601 date-time", field=field
-        ) from None
-    if parsed.tzinfo is None:
-        raise InvalidValueError(f"{field} {value!r} has no timezone", field=field)
-    return parsed
 
 
 def contact_changes(mapping: Mapping[str, Any]) -> dict[str, Any]:
@@ -127,7 +93,7 @@ def _message_id(command_id: str) -> str:
     return f"<{uuid5(NAMESPACE_URL, command_id)}@bytedash>"
 
 
-class ExecutionActivities:
+class ExecutionActivities(EngineActivities):
     """Holds the injected services and delivery adapters; each method is one activity.
 
     `mailer` is None when SMTP_URL is not configured: emails are then recorded as not delivered.
@@ -146,170 +112,165 @@ class ExecutionActivities:
 
     # -- lifecycle -------------------------------------------------------------------------
 
-    @activity.defn(name=BEGIN_EXECUTION)
+    @activity.defn
     def begin_execution(self, call: BeginExecution) -> BeginResult:
         """Create the contact when asked to, then create and start the execution.
 
         A contact that cannot be found or created fails the execution at its trigger step,
         recorded, instead of failing the activity: retrying would not make it appear.
         """
-        with reported_as_command_failures(call.meta):
-            ctx = keyed_context(call.meta, call.command_key)
-            execution_id = _uuid("execution", call.execution_id)
-            contacts = self._services.contacts
-            contact_id = call.contact_id
-            contact: dict[str, Any] = {}
-            failure: str | None = None
-            try:
-                if contact_id is not None:
-                    contact = contact_view(contacts.get_contact(ctx, _uuid("contact", contact_id)))
-                elif call.contact:
-                    contact_ctx = keyed_context(call.meta, f"{call.command_key}/contact")
-                    draft = ContactDraft(**contact_changes(call.contact))
-                    created = contacts.create_contact(contact_ctx, draft)
-                    contact_id = str(created)
-                    contact = contact_view(contacts.get_contact(contact_ctx, created))
-            except (DomainError, NotFoundError) as error:
-                failure = f"The execution's contact could not be used: {error.message}"
-            info = activity.info()
-            trigger_step = _step(call.trigger_step)
-            self._services.executions.begin(
-                ctx,
-                execution_id,
-                definition_id=call.definition_id,
-                definition_version=call.definition_version,
-                workflow_id=str(info.workflow_id),
-                workflow_run_id=str(info.workflow_run_id),
-                contact_id=contact_id,
-                input=call.input,
-                trigger=call.trigger,
-                trigger_step=trigger_step,
-                trigger_output={**call.trigger_output, "contact_id": contact_id},
-                failure=failure,
-            )
-            return BeginResult(contact_id=contact_id, contact=contact, error=failure)
+        ctx = keyed_context(call.meta, call.command_key)
+        execution_id = _uuid("execution", call.execution_id)
+        contacts = self._services.contacts
+        contact_id = call.contact_id
+        contact: dict[str, Any] = {}
+        failure: str | None = None
+        try:
+            if contact_id is not None:
+                contact = contact_view(contacts.get_contact(ctx, _uuid("contact", contact_id)))
+            elif call.contact:
+                contact_ctx = keyed_context(call.meta, f"{call.command_key}/contact")
+                draft = ContactDraft(**contact_changes(call.contact))
+                created = contacts.create_contact(contact_ctx, draft)
+                contact_id = str(created)
+                contact = contact_view(contacts.get_contact(contact_ctx, created))
+        except (DomainError, NotFoundError) as error:
+            failure = f"The execution's contact could not be used: {error.message}"
+        info = activity.info()
+        self._services.executions.begin(
+            ctx,
+            execution_id,
+            definition_id=call.definition_id,
+            definition_version=call.definition_version,
+            workflow_id=str(info.workflow_id),
+            workflow_run_id=str(info.workflow_run_id),
+            contact_id=contact_id,
+            input=call.input,
+            trigger=call.trigger,
+            trigger_step=call.trigger_step,
+            trigger_output={**call.trigger_output, "contact_id": contact_id},
+            failure=failure,
+        )
+        return BeginResult(contact_id=contact_id, contact=contact, error=failure)
 
-    @activity.defn(name=FINISH_EXECUTION)
+    @activity.defn
     def finish_execution(self, call: FinishExecution) -> StepResult:
-        with reported_as_command_failures(call.meta):
-            ctx = keyed_context(call.meta, call.command_key)
-            self._services.executions.finish(
-                ctx,
-                _uuid("execution", call.execution_id),
-                call.outcome,
-                step=None if call.step is None else _step(call.step),
-                error=call.error,
-                cancelled_by=call.cancelled_by,
-                output=call.output,
-                cancel_task_ids=[_uuid("task", task_id) for task_id in call.cancel_task_ids],
-            )
-            return StepResult()
+        ctx = keyed_context(call.meta, call.command_key)
+        self._services.executions.finish(
+            ctx,
+            _uuid("execution", call.execution_id),
+            call.outcome,
+            step=None if call.step is None else call.step,
+            error=call.error,
+            cancelled_by=call.cancelled_by,
+            output=call.output,
+            cancel_task_ids=[_uuid("task", task_id) for task_id in call.cancel_task_ids],
+            before=call.before,
+        )
+        return StepResult()
 
     # -- steps that only record ----------------------------------------------------------------
 
-    @activity.defn(name=RECORD_STEP)
+    @activity.defn
     def record_step(self, call: RecordStep) -> StepResult:
-        with reported_as_command_failures(call.meta):
-            output = self._services.executions.record_step(
-                keyed_context(call.meta, call.command_key),
-                _uuid("execution", call.execution_id),
-                _step(call.step),
-                wait=_wait(call.wait),
-                output=call.output,
-                error=call.error,
-            )
-            return StepResult(output=output or {})
+        output = self._services.executions.record_step(
+            keyed_context(call.meta, call.command_key),
+            _uuid("execution", call.execution_id),
+            call.step,
+            wait=call.wait,
+            output=call.output,
+            error=call.error,
+            before=call.before,
+        )
+        return StepResult(output=output or {})
 
-    @activity.defn(name=UPDATE_STATUS_STEP)
+    @activity.defn
     def update_status_step(self, call: UpdateStatusStep) -> StepResult:
-        with reported_as_command_failures(call.meta):
-            output = self._services.executions.update_status_step(
-                keyed_context(call.meta, call.command_key),
-                _uuid("execution", call.execution_id),
-                _step(call.step),
-                call.ui_status,
-            )
-            return StepResult(output=output)
+        output = self._services.executions.update_status_step(
+            keyed_context(call.meta, call.command_key),
+            _uuid("execution", call.execution_id),
+            call.step,
+            call.ui_status,
+            call.before,
+        )
+        return StepResult(output=output)
 
     # -- steps on tasks and contacts -------------------------------------------------------
 
-    @activity.defn(name=ASSIGN_TASK_STEP)
+    @activity.defn
     def assign_task_step(self, call: AssignTaskStep) -> StepResult:
-        with reported_as_command_failures(call.meta):
-            draft = TaskDraft(
-                title=call.title,
-                assigned_to=call.assigned_to,
-                description=call.description,
-                priority=call.priority,
-                due_date=_date(call.due_date, "due_date"),
-                contact_id=call.contact_id,
-                metadata=dict(call.metadata),
-            )
-            output = self._services.executions.assign_task_step(
-                keyed_context(call.meta, call.command_key),
-                _uuid("execution", call.execution_id),
-                _step(call.step),
-                draft,
-            )
-            return StepResult(output=output)
+        draft = TaskDraft(
+            title=call.title,
+            assigned_to=call.assigned_to,
+            description=call.description,
+            priority=call.priority,
+            due_date=call.due_date,
+            contact_id=call.contact_id,
+            metadata=dict(call.metadata),
+        )
+        output = self._services.executions.assign_task_step(
+            keyed_context(call.meta, call.command_key),
+            _uuid("execution", call.execution_id),
+            call.step,
+            draft,
+            call.before,
+        )
+        return StepResult(output=output)
 
-    @activity.defn(name=UPDATE_TASK_STEP)
+    @activity.defn
     def update_task_step(self, call: UpdateTaskStep) -> StepResult:
-        with reported_as_command_failures(call.meta):
-            changes = dict(call.changes)
-            if "due_date" in changes:
-                changes["due_date"] = _date(changes["due_date"], "due_date")
-            output = self._services.executions.update_task_step(
-                keyed_context(call.meta, call.command_key),
-                _uuid("execution", call.execution_id),
-                _step(call.step),
-                _uuid("task", call.task_id),
-                changes,
-            )
-            return StepResult(output=output)
+        changes = dict(call.changes)
+        if call.sets_due_date:
+            changes["due_date"] = call.due_date
+        output = self._services.executions.update_task_step(
+            keyed_context(call.meta, call.command_key),
+            _uuid("execution", call.execution_id),
+            call.step,
+            _uuid("task", call.task_id),
+            changes,
+            call.before,
+        )
+        return StepResult(output=output)
 
-    @activity.defn(name=COMPLETE_TASK_STEP)
+    @activity.defn
     def complete_task_step(self, call: CompleteTaskStep) -> StepResult:
-        with reported_as_command_failures(call.meta):
-            output = self._services.executions.complete_task_step(
-                keyed_context(call.meta, call.command_key),
-                _uuid("execution", call.execution_id),
-                _step(call.step),
-                _uuid("task", call.task_id),
-                call.metadata,
-            )
-            return StepResult(output=output)
+        output = self._services.executions.complete_task_step(
+            keyed_context(call.meta, call.command_key),
+            _uuid("execution", call.execution_id),
+            call.step,
+            _uuid("task", call.task_id),
+            call.metadata,
+            call.before,
+        )
+        return StepResult(output=output)
 
-    @activity.defn(name=SET_DUE_DATE_STEP)
+    @activity.defn
     def set_due_date_step(self, call: SetDueDateStep) -> StepResult:
-        with reported_as_command_failures(call.meta):
-            due_date = _date(call.due_date, "due_date")
-            if due_date is None:
-                raise InvalidValueError("set_due_date needs a due_date", field="due_date")
-            output = self._services.executions.set_due_date_step(
-                keyed_context(call.meta, call.command_key),
-                _uuid("execution", call.execution_id),
-                _step(call.step),
-                due_date,
-                None if call.task_id is None else _uuid("task", call.task_id),
-            )
-            return StepResult(output=output)
+        output = self._services.executions.set_due_date_step(
+            keyed_context(call.meta, call.command_key),
+            _uuid("execution", call.execution_id),
+            call.step,
+            call.due_date,
+            None if call.task_id is None else _uuid("task", call.task_id),
+            call.before,
+        )
+        return StepResult(output=output)
 
-    @activity.defn(name=UPDATE_CONTACT_STEP)
+    @activity.defn
     def update_contact_step(self, call: UpdateContactStep) -> StepResult:
-        with reported_as_command_failures(call.meta):
-            output = self._services.executions.update_contact_step(
-                keyed_context(call.meta, call.command_key),
-                _uuid("execution", call.execution_id),
-                _step(call.step),
-                _uuid("contact", call.contact_id),
-                contact_changes(call.changes),
-            )
-            return StepResult(output=output)
+        output = self._services.executions.update_contact_step(
+            keyed_context(call.meta, call.command_key),
+            _uuid("execution", call.execution_id),
+            call.step,
+            _uuid("contact", call.contact_id),
+            contact_changes(call.changes),
+            call.before,
+        )
+        return StepResult(output=output)
 
     # -- steps that reach outside ------------------------------------------------------------
 
-    @activity.defn(name=SEND_EMAIL_STEP)
+    @activity.defn
     def send_email_step(self, call: SendEmailStep) -> StepResult:
         """Send, then record `EmailSent` and complete the step.
 
@@ -318,43 +279,42 @@ class ExecutionActivities:
         way the step completes: the event says what happened, and an email is not a reason to
         abandon a person's process.
         """
-        with reported_as_command_failures(call.meta):
-            executions = self._services.executions
-            ctx = keyed_context(call.meta, call.command_key)
-            execution_id = _uuid("execution", call.execution_id)
-            step = _step(call.step)
-            if executions.already_recorded(ctx):
-                return StepResult(output=executions.step_output(ctx, execution_id, step.id) or {})
-            message_id = _message_id(ctx.command_id)
-            email = OutgoingEmail(
-                to=call.to,
-                cc=call.cc,
-                sender=call.sender,
-                subject=call.subject,
-                body=call.body,
-                message_id=message_id,
-            )
-            delivered, error = self._deliver(email, call.max_attempts)
-            output = {
-                "to": call.to,
-                "cc": call.cc,
-                "subject": call.subject,
-                "delivered": delivered,
-                "message_id": message_id if delivered else None,
-                "error": error,
-            }
-            recorded = executions.email_step(
-                ctx,
-                execution_id,
-                step,
-                to=call.to + call.cc,
-                subject=call.subject,
-                delivered=delivered,
-                message_id=message_id if delivered else None,
-                error=error,
-                output=output,
-            )
-            return StepResult(output=recorded)
+        executions = self._services.executions
+        ctx = keyed_context(call.meta, call.command_key)
+        execution_id = _uuid("execution", call.execution_id)
+        step = call.step
+        if executions.already_recorded(ctx):
+            return StepResult(output=executions.step_output(ctx, execution_id, step.id) or {})
+        message_id = _message_id(ctx.command_id)
+        email = OutgoingEmail(
+            to=call.to,
+            cc=call.cc,
+            sender=call.sender,
+            subject=call.subject,
+            body=call.body,
+            message_id=message_id,
+        )
+        delivered, error = self._deliver(email, call.max_attempts)
+        output = {
+            "to": call.to,
+            "cc": call.cc,
+            "subject": call.subject,
+            "delivered": delivered,
+            "message_id": message_id if delivered else None,
+            "error": error,
+        }
+        recorded = executions.email_step(
+            ctx,
+            execution_id,
+            step,
+            to=call.to + call.cc,
+            subject=call.subject,
+            delivered=delivered,
+            message_id=message_id if delivered else None,
+            error=error,
+            output=output,
+        )
+        return StepResult(output=recorded)
 
     def _deliver(self, email: OutgoingEmail, max_attempts: int) -> tuple[bool, str | None]:
         if self._mailer is None:
@@ -368,7 +328,7 @@ class ExecutionActivities:
             return False, text
         return True, None
 
-    @activity.defn(name=HTTP_REQUEST_STEP)
+    @activity.defn
     def http_request_step(self, call: HttpRequestStep) -> StepResult:
         """One attempt of the call, recorded as `HttpRequestMade` whatever its outcome.
 
@@ -376,54 +336,32 @@ class ExecutionActivities:
         non-retryable `HttpClientError`; a 5xx, 408, 429 or no answer raises a retryable error,
         so the activity's retry policy (from the step's `retries`) backs off and tries again.
         """
-        with reported_as_command_failures(call.meta):
-            executions = self._services.executions
-            attempt = activity.info().attempt
-            ctx = keyed_context(call.meta, f"{call.command_key}/attempt-{attempt}")
-            execution_id = _uuid("execution", call.execution_id)
-            step = _step(call.step)
-            method = call.method.upper()
-            try:
-                answer = self._call(call, method)
-            except httpx.HTTPError as failure:
-                error = f"{type(failure).__name__}: {failure}"
-                executions.http_attempt(
-                    ctx,
-                    execution_id,
-                    step,
-                    method=method,
-                    url=call.url,
-                    status_code=None,
-                    duration_ms=0.0,
-                    error=error,
-                    output=None,
-                )
-                raise ApplicationError(
-                    f"{method} {call.url} got no answer ({error})", type=HTTP_TRANSPORT_ERROR
-                ) from None
-            if answer.status >= 400:
-                executions.http_attempt(
-                    ctx,
-                    execution_id,
-                    step,
-                    method=method,
-                    url=call.url,
-                    status_code=answer.status,
-                    duration_ms=answer.duration_ms,
-                    error=f"HTTP {answer.status}",
-                    output=None,
-                )
-                client_error = answer.status < 500 and answer.status not in (
-                    RETRYABLE_CLIENT_STATUSES
-                )
-                raise ApplicationError(
-                    f"{method} {call.url} answered {answer.status}",
-                    answer.as_output(),
-                    type=HTTP_CLIENT_ERROR if client_error else HTTP_SERVER_ERROR,
-                    non_retryable=client_error,
-                )
-            output = answer.as_output()
-            recorded = executions.http_attempt(
+        executions = self._services.executions
+        attempt = activity.info().attempt
+        ctx = keyed_context(call.meta, f"{call.command_key}/attempt-{attempt}")
+        execution_id = _uuid("execution", call.execution_id)
+        step = call.step
+        method = call.method.upper()
+        try:
+            answer = self._call(call, method)
+        except httpx.HTTPError as failure:
+            error = f"{type(failure).__name__}: {failure}"
+            executions.http_attempt(
+                ctx,
+                execution_id,
+                step,
+                method=method,
+                url=call.url,
+                status_code=None,
+                duration_ms=0.0,
+                error=error,
+                output=None,
+            )
+            raise ApplicationError(
+                f"{method} {call.url} got no answer ({error})", type=HTTP_TRANSPORT_ERROR
+            ) from None
+        if answer.status >= 400:
+            executions.http_attempt(
                 ctx,
                 execution_id,
                 step,
@@ -431,10 +369,29 @@ class ExecutionActivities:
                 url=call.url,
                 status_code=answer.status,
                 duration_ms=answer.duration_ms,
-                error=None,
-                output=output,
+                error=f"HTTP {answer.status}",
+                output=None,
             )
-            return StepResult(output=recorded or output)
+            client_error = answer.status < 500 and answer.status not in (RETRYABLE_CLIENT_STATUSES)
+            raise ApplicationError(
+                f"{method} {call.url} answered {answer.status}",
+                answer.as_output(),
+                type=HTTP_CLIENT_ERROR if client_error else HTTP_SERVER_ERROR,
+                non_retryable=client_error,
+            )
+        output = answer.as_output()
+        recorded = executions.http_attempt(
+            ctx,
+            execution_id,
+            step,
+            method=method,
+            url=call.url,
+            status_code=answer.status,
+            duration_ms=answer.duration_ms,
+            error=None,
+            output=output,
+        )
+        return StepResult(output=recorded or output)
 
     def _call(self, call: HttpRequestStep, method: str) -> http.HttpAnswer:
         """One request; a client of its own unless one was injected (outbound calls are rare,
@@ -451,34 +408,33 @@ class ExecutionActivities:
         with httpx.Client(follow_redirects=False) as client:
             return http.call(client, **options)
 
-    @activity.defn(name=SEND_REMINDER)
+    @activity.defn
     def send_reminder(self, call: SendReminder) -> None:
         """Record `ReminderSent` (emailing `email_to` first when given and SMTP is set up)."""
-        with reported_as_command_failures(call.meta):
-            executions = self._services.executions
-            ctx = keyed_context(call.meta, call.command_key)
-            if executions.already_recorded(ctx):
-                return
-            if call.email_to:
-                self._deliver(
-                    OutgoingEmail(
-                        to=call.email_to,
-                        subject=call.subject or "Reminder",
-                        body=call.message,
-                        message_id=_message_id(ctx.command_id),
-                    ),
-                    REMINDER_EMAIL_ATTEMPTS,
-                )
-            executions.remind(
-                ctx,
-                _uuid("execution", call.execution_id),
-                step_id=call.step_id,
-                task_id=call.task_id,
-                recipient=call.recipient,
-                count=call.count,
-                message=call.message,
-                wait_again=_wait(call.wait_again),
+        executions = self._services.executions
+        ctx = keyed_context(call.meta, call.command_key)
+        if executions.already_recorded(ctx):
+            return
+        if call.email_to:
+            self._deliver(
+                OutgoingEmail(
+                    to=call.email_to,
+                    subject=call.subject or "Reminder",
+                    body=call.message,
+                    message_id=_message_id(ctx.command_id),
+                ),
+                REMINDER_EMAIL_ATTEMPTS,
             )
+        executions.remind(
+            ctx,
+            _uuid("execution", call.execution_id),
+            step_id=call.step_id,
+            task_id=call.task_id,
+            recipient=call.recipient,
+            count=call.count,
+            message=call.message,
+            wait_again=call.wait_again,
+        )
 
     def all(self) -> list[Any]:
         """Every activity of the interpreter, for the worker to register."""

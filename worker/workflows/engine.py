@@ -1,14 +1,21 @@
 """The interpreter's runtime inside the workflow: state, templates, and calls to activities.
 
 Workflow code: deterministic and free of I/O. It imports only temporalio, the worker's pydantic
-contracts and the pure domain modules (the definition model and the template language), all
-passed through the sandbox so that nothing heavy is re-imported per run (brief.md, first trap).
-Time comes from ``workflow.now()``; activities are called by name.
+contracts and the pure domain modules (the definition model, the step types, the template
+language), all passed through the sandbox so that nothing heavy is re-imported per run. Time
+comes from ``workflow.now()``; activities are called by reference (``EngineActivities.…``), so
+a renamed activity fails type-checking here.
 
 Recording activities run as local activities: they only append events through the services and
 take milliseconds, and a local activity saves the server round trips of scheduling one (see
 RECORD_AS_LOCAL for the measurement). Calls that reach outside (SMTP, HTTP, reminders that may
 email) are regular activities with their own retry policies.
+
+Steps that need no activity of their own (a condition, a status change, the end of a wait) are
+not recorded one by one: `done` keeps them in `state.pending`, and the next local call (a step's
+activity, a wait, the finish) records them in its own save, each started and completed at the
+workflow time it ran. Histories recorded before this (no `BATCH_PATCH` marker) replay the old
+way, one record per step.
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ with workflow.unsafe.imports_passed_through():
 
     from domain.definition_model import END, Definition, Step
     from domain.errors import TemplateResolutionError, TemplateSyntaxError
+    from domain.steps import StepConfig, StepConfigError, StepDone, StepRef, Wait, step_type
     from domain.templates import render_value
     from worker.contracts import (
         REFUSAL_TYPES,
@@ -41,24 +49,22 @@ with workflow.unsafe.imports_passed_through():
         PendingReminder,
         TaskRef,
         TaskStatusChanged,
-        WaitInfo,
     )
     from worker.step_calls import (
-        BEGIN_EXECUTION,
-        FINISH_EXECUTION,
-        RECORD_STEP,
-        SEND_REMINDER,
         BeginExecution,
         BeginResult,
+        Call,
+        EngineActivities,
         FinishExecution,
         RecordStep,
         SendReminder,
-        StepRef,
+        StepCall,
         StepResult,
-        WaitSpec,
     )
 
+C = TypeVar("C", bound=Call)
 R = TypeVar("R", bound=BaseModel)
+Activity = Callable[[EngineActivities, C], R]
 Outcome = Literal["completed", "failed", "cancelled", "timed_out"]
 
 # Measured on the 2-core development machine (dev server, local Postgres), an execution of ten
@@ -78,6 +84,9 @@ RECORD_RETRY = RetryPolicy(
     non_retryable_error_types=REFUSAL_TYPES,
 )
 FINISHED_TASK_STATUSES = ("done", "cancelled")
+# Recording steps that need no activity of their own with the next call's save (see the module
+# docstring); asked once per run, at the first such step.
+BATCH_PATCH = "record-steps-with-next-call"
 
 
 class StepHalt(Exception):  # noqa: N818 - a control-flow signal, not an error to report
@@ -90,7 +99,7 @@ class StepHalt(Exception):  # noqa: N818 - a control-flow signal, not an error t
 
 
 def step_ref(step: Step) -> StepRef:
-    return StepRef(id=step.id, type=step.type, name=step.name)
+    return StepRef(step.id, step.type, step.name)
 
 
 def describe(step: Step, problem: str) -> str:
@@ -132,7 +141,8 @@ class Engine:
         )
         self.status = "running" if self.state.begun else "pending"
         self.current_step_id: str | None = self.state.next_step_id if self.state.begun else None
-        self.waiting: WaitInfo | None = None
+        self.waiting: Wait | None = None
+        self._batching: bool | None = None
         self._reminder_tasks: dict[str, asyncio.Task[None]] = {}
         self._reminders_in_flight = 0
 
@@ -143,12 +153,13 @@ class Engine:
         return f"{self.state.step_seq}-{step.id}/{what}"
 
     def base(self, step: Step, what: str) -> dict[str, Any]:
-        """The fields every step call carries."""
+        """The fields every step call carries, the steps still to record among them."""
         return {
             "meta": self.input.meta,
             "execution_id": self.input.execution_id,
             "command_key": self.key(step, what),
             "step": step_ref(step),
+            "before": list(self.state.pending),
         }
 
     def follow(self, step: Step) -> str:
@@ -186,32 +197,58 @@ class Engine:
             raise StepHalt("failed", describe(step, error.message)) from None
         return rendered
 
+    def parse(self, step: Step, rendered: dict[str, Any]) -> StepConfig:
+        """The rendered config as its step type's typed model; a value of the wrong kind fails
+        the step with a message naming the step and the field."""
+        try:
+            return step_type(step.type).parse(rendered)
+        except KeyError:
+            raise StepHalt("failed", describe(step, f"unknown step type {step.type!r}.")) from None
+        except StepConfigError as error:
+            raise StepHalt("failed", describe(step, error.message)) from None
+
     # -- activities ------------------------------------------------------------------------
 
-    async def record(self, name: str, call: BaseModel, result_type: type[R]) -> R:
-        """A recording activity (local, see RECORD_AS_LOCAL); failures propagate as is."""
-        if RECORD_AS_LOCAL:
-            result: R = await workflow.execute_local_activity(
-                name,
-                call,
-                result_type=result_type,
-                start_to_close_timeout=RECORD_TIMEOUT,
-                retry_policy=RECORD_RETRY,
-            )
-            return result
-        result = await workflow.execute_activity(
-            name,
-            call,
-            result_type=result_type,
-            start_to_close_timeout=RECORD_TIMEOUT,
-            retry_policy=RECORD_RETRY,
-        )
+    async def record(self, activity: Activity[C, R], call: C) -> R:
+        """A recording activity (local, see RECORD_AS_LOCAL); failures propagate as is.
+
+        The pending steps the call carries (`before`) are recorded once it returns; when it
+        fails they stay pending, for the finish that follows to record.
+        """
+        try:
+            if RECORD_AS_LOCAL:
+                result: R = await workflow.execute_local_activity_method(
+                    activity,
+                    call,
+                    start_to_close_timeout=RECORD_TIMEOUT,
+                    retry_policy=RECORD_RETRY,
+                )
+            else:
+                result = await workflow.execute_activity_method(
+                    activity,
+                    call,
+                    start_to_close_timeout=RECORD_TIMEOUT,
+                    retry_policy=RECORD_RETRY,
+                )
+        except BaseException as error:
+            # A cancelled call may well have saved: recording its steps again would show them
+            # twice, so only a refused call (nothing saved) leaves them pending.
+            if is_cancelled_exception(error):
+                self._recorded(call)
+            raise
+        self._recorded(call)
         return result
 
-    async def step_call(self, step: Step, name: str, call: BaseModel) -> dict[str, Any]:
+    def _recorded(self, call: Call) -> None:
+        if call.before:
+            self.state.pending = self.state.pending[len(call.before) :]
+
+    async def step_call(
+        self, step: Step, activity: Activity[C, StepResult], call: C
+    ) -> dict[str, Any]:
         """A recording step activity; its refusal fails the step."""
         try:
-            result = await self.record(name, call, StepResult)
+            result = await self.record(activity, call)
         except ActivityError as error:
             if is_cancelled_exception(error):
                 raise
@@ -221,18 +258,20 @@ class Engine:
     async def remote_step_call(
         self,
         step: Step,
-        name: str,
-        call: BaseModel,
+        activity: Activity[C, StepResult],
+        call: C,
         *,
         timeout: timedelta,
         retry: RetryPolicy,
     ) -> dict[str, Any]:
-        """A step activity that reaches outside: a regular activity with its own retries."""
+        """A step activity that reaches outside: a regular activity with its own retries.
+
+        It carries no pending steps (their record would wait for the outside world): `flush`
+        records them first."""
         try:
-            result: StepResult = await workflow.execute_activity(
-                name,
+            result: StepResult = await workflow.execute_activity_method(
+                activity,
                 call,
-                result_type=StepResult,
                 start_to_close_timeout=timeout,
                 retry_policy=retry,
             )
@@ -249,14 +288,40 @@ class Engine:
         what: str,
         *,
         output: dict[str, Any] | None = None,
-        wait: WaitSpec | None = None,
+        wait: Wait | None = None,
     ) -> dict[str, Any]:
         """Record that the step started (if not yet) and waits or completed with `output`."""
         call = RecordStep(**self.base(step, what), output=output, wait=wait)
-        recorded = await self.step_call(step, RECORD_STEP, call)
+        recorded = await self.step_call(step, EngineActivities.record_step, call)
         if output is not None:
             self.complete(step, recorded or output)
         return recorded
+
+    @property
+    def batching(self) -> bool:
+        """Whether steps without an activity of their own wait for the next call's save."""
+        if self._batching is None:
+            self._batching = workflow.patched(BATCH_PATCH)
+        return self._batching
+
+    async def done(
+        self, step: Step, what: str, output: dict[str, Any], *, ui_status: str | None = None
+    ) -> None:
+        """The step completed with `output`, nothing else to do outside: recorded with the next
+        call (or, in histories from before batching, at once under the key `what`)."""
+        if not self.batching:
+            await self.record_step(step, what, output=output)
+            return
+        self.state.pending.append(
+            StepDone(step=step_ref(step), at=workflow.now(), output=output, ui_status=ui_status)
+        )
+        self.complete(step, output)
+
+    async def flush(self, step: Step) -> None:
+        """Record the pending steps now, starting `step`: before a call that reaches outside,
+        so that the timeline does not wait for SMTP or a slow endpoint."""
+        if self.state.pending:
+            await self.record_step(step, "start")
 
     def complete(self, step: Step, output: dict[str, Any]) -> None:
         """Keep a completed step's output: later templates read it as `{{<step id>.…}}`."""
@@ -264,17 +329,15 @@ class Engine:
         self.status = "running"
         self.waiting = None
 
-    async def wait_for(
-        self, step: Step, spec: WaitSpec, info: WaitInfo, condition: Callable[[], bool]
-    ) -> bool:
-        """Record the wait, then wait until `condition` holds or `spec.until` passes.
+    async def wait_for(self, step: Step, wait: Wait, condition: Callable[[], bool]) -> bool:
+        """Record the wait, then wait until `condition` holds or `wait.until` passes.
 
         Returns False on timeout. The deadline is a durable Temporal timer.
         """
-        await self.record_step(step, "wait", wait=spec)
+        await self.record_step(step, "wait", wait=wait)
         self.status = "waiting"
-        self.waiting = info
-        timeout = None if spec.until is None else spec.until - workflow.now()
+        self.waiting = wait
+        timeout = None if wait.until is None else wait.until - workflow.now()
         try:
             await workflow.wait_condition(condition, timeout=timeout)
         except TimeoutError:
@@ -305,8 +368,8 @@ class Engine:
         trigger_type = trigger.config.get("type")
         trigger_record = {"type": trigger_type, **self.input.trigger}
         trigger_record.setdefault("payload", self.input.payload)
-        result = await self.record(
-            BEGIN_EXECUTION,
+        result: BeginResult = await self.record(
+            EngineActivities.begin_execution,
             BeginExecution(
                 meta=self.input.meta,
                 execution_id=self.input.execution_id,
@@ -320,7 +383,6 @@ class Engine:
                 trigger_step=step_ref(trigger),
                 trigger_output={"type": trigger_type, "payload": self.input.payload},
             ),
-            BeginResult,
         )
         self.state.begun = True
         self.state.contact_id = result.contact_id
@@ -354,11 +416,12 @@ class Engine:
         self.stop_reminders()
         output = {"ui_status": self.state.ui_status} if outcome == "completed" else {}
         await self.record(
-            FINISH_EXECUTION,
+            EngineActivities.finish_execution,
             FinishExecution(
                 meta=self.input.meta,
                 execution_id=self.input.execution_id,
                 command_key=f"{self.state.step_seq}-finish",
+                before=list(self.state.pending),
                 outcome=outcome,
                 step=None if step is None else step_ref(step),
                 error=error,
@@ -366,7 +429,6 @@ class Engine:
                 output=output,
                 cancel_task_ids=cancel_task_ids or [],
             ),
-            StepResult,
         )
         self.status = outcome
         self.waiting = None
@@ -506,8 +568,8 @@ class Engine:
 
     async def send_reminder(self, call: SendReminder) -> None:
         """A regular activity: it may email, and waits out SMTP trouble with backoff."""
-        await workflow.execute_activity(
-            SEND_REMINDER,
+        await workflow.execute_activity_method(
+            EngineActivities.send_reminder,
             call,
             start_to_close_timeout=timedelta(seconds=60),
             retry_policy=RECORD_RETRY,
@@ -530,4 +592,4 @@ class Engine:
         workflow.continue_as_new(self.input.model_copy(update={"state": self.state}))
 
 
-__all__ = ["END", "Engine", "StepHalt", "describe", "step_ref"]
+__all__ = ["END", "Engine", "StepCall", "StepHalt", "describe", "step_ref"]

@@ -3,7 +3,9 @@
 It receives the definition version it started with (``ExecutionInput.definition``) and keeps
 it, through continue-as-new, for its whole life. The steps run in order (`order`, else as
 listed); `next`, a condition's `then_goto`/`default` and a wait's `on_timeout` jump; `end`
-finishes. What each step type does is in step_types.py; the shared runtime in engine.py.
+finishes. Each step runs the same way: its config is rendered (templates), parsed into its
+step type's typed model (domain/steps/), and handed to its runner (worker/workflows/steps/); the
+shared runtime is in engine.py.
 
 Changing this code safely (determinism): running executions replay their history through the
 new code, so any change to the sequence of commands an existing history records (an activity
@@ -28,6 +30,7 @@ from temporalio.exceptions import is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
     from domain.definition_model import END
+    from domain.steps import step_type
     from worker.contracts import (
         CANCEL_SIGNAL,
         EXECUTION_WORKFLOW,
@@ -43,7 +46,7 @@ with workflow.unsafe.imports_passed_through():
     )
 
 from worker.workflows.engine import Engine, StepHalt, describe
-from worker.workflows.step_types import RUNNERS
+from worker.workflows.steps import Runner, runner_for
 
 
 @workflow.defn(name=EXECUTION_WORKFLOW)
@@ -54,6 +57,7 @@ class ExecutionWorkflow:
         self._engine = Engine(input)
         self._main: asyncio.Task[ExecutionResult] | None = None
         self._cancel: CancelRequest | None = None
+        self._runners: dict[str, Runner] = {}
 
     # -- signals and query -----------------------------------------------------------------
 
@@ -123,14 +127,26 @@ class ExecutionWorkflow:
                 return await engine.finish("failed", error=message)
             engine.state.step_seq += 1
             engine.current_step_id = step.id
-            runner = RUNNERS.get(step.type)
             try:
+                runner = self._runner(step.type)
                 if runner is None:
                     raise StepHalt("failed", describe(step, f"unknown step type {step.type!r}."))
-                config = engine.render(step)
+                config = engine.parse(step, engine.render(step))
                 engine.state.next_step_id = await runner(engine, step, config)
             except StepHalt as halt:
                 return await engine.finish(halt.outcome, step=step, error=halt.error)
+
+    def _runner(self, name: str) -> Runner | None:
+        """The runner of a registered step type, imported once per run; None for a type that
+        is not registered, or registered without a runner this worker can import."""
+        runner = self._runners.get(name)
+        if runner is None:
+            try:
+                runner = runner_for(step_type(name))
+            except (KeyError, ImportError):
+                return None
+            self._runners[name] = runner
+        return runner
 
     async def _cancelled(self) -> ExecutionResult:
         """Record the cancel and cancel the execution's open tasks, shielded from a second
