@@ -60,3 +60,38 @@ async def test_a_change_to_the_commands_a_history_recorded_fails_the_replay(
 
     with pytest.raises(NondeterminismError):
         await replayer.replay_workflow(onboarding[0])
+
+
+async def test_histories_from_before_batching_need_its_patch_guard(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Recording steps with the next call changes the commands of an onboarding (6 activity
+    calls instead of 9): an old history replays only because the engine asks
+    workflow.patched first. Forced on regardless, the old history no longer replays, while
+    the one recorded with batching does."""
+    by_name = {h.workflow_id: h for h in _histories()}
+    old = by_name["execution_onboarding_approved"]
+    new = by_name["execution_onboarding_approved_batched"]
+    assert _activity_calls(old) == 9
+    assert _activity_calls(new) == 6
+    replayer = Replayer(
+        workflows=WORKFLOWS,
+        data_converter=pydantic_data_converter,
+        workflow_runner=UnsandboxedWorkflowRunner(),
+    )
+    await replayer.replay_workflow(new)
+
+    monkeypatch.setattr(engine.Engine, "batching", property(lambda self: True))
+
+    with pytest.raises(NondeterminismError):
+        await replayer.replay_workflow(old)
+
+
+def _activity_calls(history: WorkflowHistory) -> int:
+    """Local activities (markers) and regular ones (scheduled) in a history."""
+    calls = 0
+    for event in history.events:
+        if event.HasField("marker_recorded_event_attributes"):
+            calls += event.marker_recorded_event_attributes.marker_name == "core_local_activity"
+        calls += event.HasField("activity_task_scheduled_event_attributes")
+    return calls

@@ -259,6 +259,29 @@ async def test_a_template_that_cannot_resolve_fails_the_step_naming_it_and_the_e
     assert execution.step_history[-1]["status"] == "failed"
 
 
+async def test_a_template_that_renders_a_value_of_the_wrong_kind_fails_the_step_naming_it(
+    temporal_env: WorkflowEnvironment,
+    engine_worker: Worker,
+    engine_queue: str,
+    engine_services: Services,
+) -> None:
+    body = definition(
+        step("task", "assign_task", title="Call", assign_to="role:hr", due_date="{{payload.when}}")
+    )
+    execution_id, handle = await start(
+        temporal_env.client, engine_queue, body, payload={"when": "next week"}
+    )
+
+    result = await handle.result()
+
+    assert result.status == "failed"
+    assert result.error == (
+        "Step 'task' (task): 'due_date' is 'next week', not an ISO-8601 date-time with a "
+        "timezone."
+    )
+    assert _execution(engine_services, execution_id).step_history[-1]["status"] == "failed"
+
+
 async def test_set_due_date_without_a_task_records_the_date_on_the_step(
     temporal_env: WorkflowEnvironment,
     engine_worker: Worker,
