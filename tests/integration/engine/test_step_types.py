@@ -276,8 +276,7 @@ async def test_a_template_that_renders_a_value_of_the_wrong_kind_fails_the_step_
 
     assert result.status == "failed"
     assert result.error == (
-        "Step 'task' (task): 'due_date' is 'next week', not an ISO-8601 date-time with a "
-        "timezone."
+        "Step 'task' (task): 'due_date' is 'next week', not an ISO-8601 date-time with a timezone."
     )
     assert _execution(engine_services, execution_id).step_history[-1]["status"] == "failed"
 
