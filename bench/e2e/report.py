@@ -65,9 +65,21 @@ def print_throughput(side: str, result: Throughput) -> None:
 class Figure:
     name: str
     unit: str
-    value: Callable[[Rounds, str], float]  # median over rounds, for one side
+    per_round: Callable[[Rounds, str], list[float]]  # one value per round, for one side
     aim: float
     higher_is_better: bool
+
+    def value(self, rounds: Rounds, side: str) -> float:
+        """The median over the rounds."""
+        values = self.per_round(rounds, side)
+        return statistics.median(values) if values else float("nan")
+
+    def round_ratios(self, rounds: Rounds) -> list[float]:
+        """Product / hand-written of each round: the two ran minutes apart, so each pair met
+        about the same machine."""
+        ours, theirs = self.per_round(rounds, PRODUCT), self.per_round(rounds, HANDWRITTEN)
+        pairs = zip(ours, theirs, strict=True)
+        return [mine / other if other else float("nan") for mine, other in pairs]
 
     def verdict(self, ratio: float) -> str:
         met = ratio >= self.aim if self.higher_is_better else ratio <= self.aim
@@ -83,28 +95,28 @@ FIGURES = (
     Figure(
         "webhook → execution+task visible p50",
         "ms",
-        lambda r, s: _median([percentiles(x.visible)[0] for x in r.latency.get(s, [])]),
+        lambda r, s: [percentiles(x.visible)[0] for x in r.latency.get(s, [])],
         1.0,
         False,
     ),
     Figure(
         "webhook → execution+task visible p99",
         "ms",
-        lambda r, s: _median([percentiles(x.visible)[1] for x in r.latency.get(s, [])]),
+        lambda r, s: [percentiles(x.visible)[1] for x in r.latency.get(s, [])],
         1.5,
         False,
     ),
     Figure(
         "onboardings/s at concurrency",
         "/s",
-        lambda r, s: _median([x.rate for x in r.throughput.get(s, [])]),
+        lambda r, s: [x.rate for x in r.throughput.get(s, [])],
         1.0,
         True,
     ),
     Figure(
         "CPU ms per onboarding, all processes",
         "ms",
-        lambda r, s: _median([x.cpu_ms() for x in r.throughput.get(s, [])]),
+        lambda r, s: [x.cpu_ms() for x in r.throughput.get(s, [])],
         1.2,
         False,
     ),
@@ -123,6 +135,8 @@ def print_comparison(rounds: Rounds, count: int) -> str:
             f"{ours:8.2f} {figure.unit} / {theirs:8.2f} {figure.unit} = {ratio:5.2f}x"
             f"   ({figure.verdict(ratio)})",
         )
+        by_round = ", ".join(f"{r:.2f}" for r in figure.round_ratios(rounds))
+        line("", f"ratio in each round: {by_round}")
         parts.append(f"{figure.name} {ratio:.2f}x ({figure.verdict(ratio)})")
     for group in ("app", "temporal", "postgres"):
         ours = _median([x.cpu_ms(group) for x in rounds.throughput.get(PRODUCT, [])])
