@@ -222,10 +222,6 @@ class ExecutionInput(BaseModel):
     history_limit: int = DEFAULT_HISTORY_LIMIT
 
 
-WaitInfo = Wait
-"""What the `state` query says a waiting execution waits for (the domain's one wait model)."""
-
-
 class ExecutionSnapshot(BaseModel):
     """The `state` query's answer: the live view from the workflow itself."""
 
@@ -233,7 +229,7 @@ class ExecutionSnapshot(BaseModel):
     status: str
     ui_status: str | None
     current_step_id: str | None
-    waiting: WaitInfo | None
+    waiting: Wait | None  # what a waiting execution waits for (the domain's one wait model)
     outputs: dict[str, dict[str, Any]]
     tasks: list[TaskRef]
     pending_signals: dict[str, int]
