@@ -2,7 +2,9 @@
 
 Workflow code: deterministic and free of I/O. It imports only temporalio, the worker's pydantic
 contracts and the pure domain modules (the definition model, the step types, the template
-language), all passed through the sandbox so that nothing heavy is re-imported per run. Time
+language), all passed through the sandbox so that nothing heavy is re-imported per run; the
+workflow passes this module and the runners through too (see execution.py), so nothing here may
+keep state at module level. Time
 comes from ``workflow.now()``; activities are called by reference (``EngineActivities.…``), so
 a renamed activity fails type-checking here.
 
