@@ -8,10 +8,10 @@ reads the store in position order and commits its position in the same transacti
 * its state is ``trigger_definitions``: which definitions are active with which trigger, kept
   from the definition events of the same stream, so a contact event is matched against the
   definitions as they stood at that point of the history;
-* each match starts the execution whose id derives from (definition, event position) before the
-  batch commits. If the start fails the batch rolls back and is retried, and a start that went
-  through before a crash is refused by Temporal the second time: each matching event starts
-  exactly one execution.
+* each match starts the execution whose id derives from (definition, event position), through
+  `worker.starts.start_execution` like every other start, before the batch commits. If the
+  start fails the batch rolls back and is retried, and a start that went through before a crash
+  is refused by Temporal the second time: each matching event starts exactly one execution.
 
 It lives in ``interfaces`` because it starts workflows (``projections`` may not import the worker).
 An execution's own changes to its contact never re-trigger the same definition (its events carry
@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import uuid
 from collections.abc import Coroutine, Sequence
 from concurrent.futures import Future
 from typing import Any, TypeVar
@@ -32,27 +31,19 @@ from psycopg import Connection, Cursor, sql
 from psycopg.rows import DictRow, dict_row
 from psycopg.types.json import Jsonb
 from temporalio.client import Client
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from projections.base import Projection
 from projections.events import RecordedEvent
 from projections.tables import TableNames
-from worker.contracts import (
-    EXECUTION_WORKFLOW,
-    CommandMeta,
-    ExecutionInput,
-    execution_workflow_id,
-)
+from worker.contracts import CommandMeta, ExecutionInput
+from worker.starts import Origin, Started, execution_input, start_execution
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
 
 NAME = "triggers"
 RECORD_TRIGGERS = ("record_created", "record_updated", "field_changed")
-# Fixed forever: changing it would let a replayed event start a second execution.
-EXECUTION_NAMESPACE = uuid.UUID("0b7f3a52-6a0e-4f4c-8d1f-2e9c1b5d7a43")
 
 DEFINITION_EVENTS = {
     "WorkflowDefinition.Created",
@@ -80,22 +71,8 @@ class TemporalStarter:
         future: Future[T] = asyncio.run_coroutine_threadsafe(coroutine, self._loop)
         return future.result(timeout)
 
-    def start_once(self, execution: ExecutionInput) -> bool:
-        async def start() -> bool:
-            try:
-                await self.client.start_workflow(
-                    EXECUTION_WORKFLOW,
-                    execution,
-                    id=execution_workflow_id(execution.execution_id),
-                    task_queue=self.task_queue,
-                    id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                )
-            except WorkflowAlreadyStartedError:
-                return False
-            return True
-
-        return self.run(start())
+    def start(self, execution: ExecutionInput, origin: Origin) -> Started:
+        return self.run(start_execution(self.client, self.task_queue, execution, origin))
 
     def close(self) -> None:
         self._loop.call_soon_threadsafe(self._loop.stop)
@@ -191,8 +168,9 @@ class TriggerFollower(Projection):
         trigger = dict(definition["trigger"] or {})
         if event.actor == f"trigger:{definition_id}" or not matches(trigger_type, trigger, event):
             return
-        execution_id = str(uuid.uuid5(EXECUTION_NAMESPACE, f"{definition_id}:{event.position}"))
-        execution = ExecutionInput(
+        origin = Origin("trigger", scope=definition_id, key=str(event.position))
+        execution_id = origin.execution_id()
+        execution = execution_input(
             meta=CommandMeta(
                 org_id=str(definition["org_id"]),
                 actor=f"trigger:{definition_id}",
@@ -216,9 +194,9 @@ class TriggerFollower(Projection):
                 "event_position": event.position,
             },
         )
-        started = self._starter.start_once(execution)
+        started = self._starter.start(execution, origin)
         log.info(
-            "trigger.fired" if started else "trigger.already_fired",
+            "trigger.already_fired" if started.duplicate else "trigger.fired",
             definition_id=definition_id,
             execution_id=execution_id,
             position=event.position,

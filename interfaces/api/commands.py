@@ -1,4 +1,5 @@
-"""Commands over HTTP: run a command workflow by name, map its refusal, offer read-your-writes.
+"""Commands over HTTP: run a command workflow, start or signal an execution, and say what came of
+it as data (an `Outcome`), which `interfaces.api.responses.respond` turns into the answer.
 
 The API never writes the database. A command route validates its body, picks the workflow id
 (the command's idempotency key), starts the workflow on the worker's task queue and waits for
@@ -7,8 +8,11 @@ reaches the caller as a 404/422/409 problem. If no result comes within the conte
 ``command_accept_timeout`` (say the worker is down) the command is still accepted: Temporal
 runs it when a worker is back, and the client has its ``workflow_id``.
 
-``?wait=true`` then waits until the projection that serves the resource has passed the
-command's last event position, and answers with the resource as its GET route returns it.
+``?wait=true`` then waits until the read side shows the write (`read_your_write`, the one
+poller), and the outcome carries the resource as its GET route returns it.
+
+What goes wrong is raised as a `CommandError`; `interfaces.api.problems` alone decides how each
+looks over HTTP.
 """
 
 from __future__ import annotations
@@ -19,37 +23,37 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, TypeVar
 
 import structlog
 from fastapi import Request
-from fastapi.responses import JSONResponse
 from psycopg import Connection
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
 
 from interfaces.api.auth import Principal
 from interfaces.api.context import ApiContext
-from interfaces.api.problems import (
-    COMMAND_FAILED,
-    CONFLICT,
-    IDEMPOTENCY_KEY_REUSED,
-    NOT_FOUND,
-    NOT_VISIBLE_YET,
-    VALIDATION,
-    ProblemError,
+from worker.contracts import (
+    REFUSAL_TYPES,
+    CommandFailure,
+    CommandMeta,
+    CommandResult,
+    ExecutionInput,
+    execution_workflow_id,
 )
-from worker.contracts import REFUSAL_TYPES, CommandFailure, CommandMeta, CommandResult
+from worker.starts import Origin, start_execution
 
 log = structlog.get_logger(__name__)
+T = TypeVar("T")
 
 # Default and longest `?wait_timeout=` (seconds).
 DEFAULT_WAIT_TIMEOUT = 5.0
-# How often `?wait=true` looks at the projection's tracking position.
+# How often `?wait=true` looks at the read side.
 POLL_INTERVAL = 0.01
 # Namespace of the uuid5s derived from Idempotency-Key headers (fixed forever: changing it
 # would make a client's retry run its command a second time).
@@ -125,58 +129,149 @@ class Wait:
     timeout: float = DEFAULT_WAIT_TIMEOUT
 
 
+# -- what came of a command ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a command came to. Without `resource` it was accepted (202): `result` is the
+    workflow's result, or None while it still runs. With `resource` (``?wait=true``) the write
+    is visible and `resource` is what the resource's GET route returns."""
+
+    workflow_id: str
+    resource_id: str
+    location: str | None
+    result: CommandResult | None = None
+    resource: dict[str, Any] | None = None
+    created: bool = False
+    # Definitions answer with the version the command produced.
+    with_version: bool = False
+    # A repeated delivery or start: the first one's ids, and nothing new ran.
+    duplicate: bool = False
+
+
+@dataclass(eq=False)
+class CommandError(Exception):
+    """A command that did not come to an outcome; `interfaces.api.problems` maps each kind."""
+
+    workflow_id: str
+    extra: dict[str, Any] = field(default_factory=dict, kw_only=True)
+
+
+@dataclass(eq=False)
+class CommandRefusedError(CommandError):
+    """The worker refused the command: ``kind`` is one of `REFUSAL_TYPES`."""
+
+    kind: str
+    failure: CommandFailure
+
+
+@dataclass(eq=False)
+class CommandCrashedError(CommandError):
+    """The command failed in the worker for a reason that is not a refusal (logged there)."""
+
+
+@dataclass(eq=False)
+class NotVisibleYetError(CommandError):
+    resource_id: str
+    why: str
+
+
+@dataclass(eq=False)
+class ResourceGoneError(CommandError):
+    """The read side passed the command's last event but has no such resource."""
+
+    resource_id: str
+
+
+@dataclass(eq=False)
+class IdempotencyKeyReusedError(CommandError):
+    """The Idempotency-Key was first used for a different request."""
+
+
+@dataclass(eq=False)
+class ExecutionNotRunningError(CommandError):
+    execution_id: str
+
+
+# -- the gateway -----------------------------------------------------------------------------
+
+
 class CommandGateway:
-    """Runs command workflows for the routes of one app."""
+    """Runs command workflows, starts and signals executions for the routes of one app."""
 
     def __init__(self, context: ApiContext) -> None:
         self._context = context
         self._task_queue = context.settings.temporal_task_queue
 
-    async def execute(
+    async def run(
         self,
         *,
         workflow: str,
         command: BaseModel,
         target: CommandTarget,
         wait: Wait,
-        read_back: ReadBack,
-        created: bool,
+        read_back: ReadBack | None,
+        location: str | None = None,
+        created: bool = False,
         with_version: bool = False,
-    ) -> JSONResponse:
+    ) -> Outcome:
+        """Run a command workflow and wait for its result (or accept it when none comes in
+        time); with ``wait`` and a `read_back`, wait until the read side shows it too.
+        `location` is where the resource is read, when there is no `read_back` to say so."""
         deadline = time.monotonic() + (
             wait.timeout if wait.enabled else self._context.command_accept_timeout
         )
         with structlog.contextvars.bound_contextvars(workflow_id=target.workflow_id):
             result = await self._run(workflow, command, target, deadline)
-            headers = {"X-Workflow-Id": target.workflow_id, "Location": read_back.location}
-            if not wait.enabled:
-                body: dict[str, Any] = {
-                    "workflow_id": target.workflow_id,
-                    "id": result.id if result else target.resource_id,
-                }
-                if with_version:
-                    body["version"] = result.version if result else None
-                if result is not None and result.webhook_secret_generation is not None:
-                    body["webhook_secret_generation"] = result.webhook_secret_generation
+            outcome = Outcome(
+                workflow_id=target.workflow_id,
+                resource_id=result.id if result is not None else target.resource_id,
+                location=read_back.location if read_back is not None else location,
+                result=result,
+                created=created,
+                with_version=with_version,
+            )
+            if not wait.enabled or read_back is None:
                 if result is None:
                     log.warning("command.accepted_without_result", workflow=workflow)
-                return JSONResponse(body, status_code=202, headers=headers)
+                return outcome
             if result is None:
-                raise self._not_visible(target, "its workflow has not finished")
-            if result.position is not None and not await self._visible(
-                read_back.projection, result.position, deadline
-            ):
-                raise self._not_visible(target, "the read side has not caught up with it")
-            row = await run_in_threadpool(self._read, read_back.read)
-            if row is None:
-                raise ProblemError(
-                    404,
-                    f"{target.resource_id} was not found.",
-                    type_=NOT_FOUND,
-                    extra={"workflow_id": target.workflow_id},
+                raise NotVisibleYetError(
+                    target.workflow_id, target.resource_id, "its workflow has not finished"
                 )
-            resource = read_back.public.model_validate(row).model_dump(mode="json")
-            return JSONResponse(resource, status_code=201 if created else 200, headers=headers)
+            return await self._visible(outcome, read_back, result.position, deadline)
+
+    async def start(
+        self, execution: ExecutionInput, origin: Origin, *, wait: Wait, read_back: ReadBack
+    ) -> Outcome:
+        """Start an execution through `worker.starts.start_execution`, the path every origin
+        takes; with ``wait``, until the executions read model shows it."""
+        started = await start_execution(
+            self._context.require_temporal(), self._task_queue, execution, origin
+        )
+        outcome = Outcome(
+            workflow_id=started.workflow_id,
+            resource_id=started.execution_id,
+            location=read_back.location,
+            created=True,
+            duplicate=started.duplicate,
+        )
+        if not wait.enabled:
+            return outcome
+        return await self._visible(outcome, read_back, None, time.monotonic() + wait.timeout)
+
+    async def signal(self, execution_id: str, signal: str, argument: BaseModel) -> Outcome:
+        """Deliver a signal to a running execution."""
+        workflow_id = execution_workflow_id(execution_id)
+        handle = self._context.require_temporal().get_workflow_handle(workflow_id)
+        try:
+            await handle.signal(signal, argument)
+        except RPCError as e:
+            if e.status == RPCStatusCode.NOT_FOUND:
+                raise ExecutionNotRunningError(workflow_id, execution_id) from None
+            raise
+        return Outcome(workflow_id=workflow_id, resource_id=execution_id, location=None)
 
     # -- running the workflow ------------------------------------------------------------------
 
@@ -202,7 +297,7 @@ class CommandGateway:
         except TimeoutError:
             return None
         except WorkflowFailureError as e:
-            raise command_problem(e, target) from None
+            raise command_failure(e, target.workflow_id) from None
         return result
 
     async def _start_once(
@@ -231,31 +326,43 @@ class CommandGateway:
         description = await handle.describe()
         memo = await description.memo()
         if memo.get(MEMO_DIGEST) != digest:
-            raise ProblemError(
-                422,
-                "This Idempotency-Key was already used for a different request.",
-                type_=IDEMPOTENCY_KEY_REUSED,
-                title="Idempotency-Key reused",
-                errors=[
-                    {
-                        "field": "Idempotency-Key",
-                        "message": "Use a new key for a new request.",
-                        "location": "header",
-                    }
-                ],
-                extra={"workflow_id": target.workflow_id},
-            )
+            raise IdempotencyKeyReusedError(target.workflow_id)
         return handle
 
     # -- read-your-writes ----------------------------------------------------------------------
 
-    async def _visible(self, projection: str, position: int, deadline: float) -> bool:
+    async def _visible(
+        self, outcome: Outcome, read_back: ReadBack, position: int | None, deadline: float
+    ) -> Outcome:
+        caught_up, row = await self.read_your_write(read_back, position, deadline)
+        if not caught_up:
+            raise NotVisibleYetError(
+                outcome.workflow_id, outcome.resource_id, "the read side has not caught up with it"
+            )
+        if row is None:
+            raise ResourceGoneError(outcome.workflow_id, outcome.resource_id)
+        resource = read_back.public.model_validate(row).model_dump(mode="json")
+        return replace(outcome, resource=resource)
+
+    async def read_your_write(
+        self, read_back: ReadBack, position: int | None, deadline: float
+    ) -> tuple[bool, dict[str, Any] | None]:
+        """The one poller behind ``?wait=true``: whether the read side showed the write before
+        the deadline, and the resource's row as it then stood.
+
+        With the `position` of the command's last event, the write shows once the resource's
+        projection has passed it; without one (an execution just started, whose events the
+        workflow appends later), once the resource's row exists.
+        """
         while True:
-            current = await run_in_threadpool(self._tracking_position, projection)
-            if current >= position:
-                return True
+            if position is None or (
+                await run_in_threadpool(self._tracking_position, read_back.projection) >= position
+            ):
+                row = await run_in_threadpool(self.read, read_back.read)
+                if row is not None or position is not None:
+                    return True, row
             if time.monotonic() >= deadline:
-                return False
+                return False, None
             await asyncio.sleep(POLL_INTERVAL)
 
     def _tracking_position(self, projection: str) -> int:
@@ -265,22 +372,10 @@ class CommandGateway:
             return 0
         return int(row["position"] if isinstance(row, dict) else row[0])
 
-    def _read(
-        self, read: Callable[[Connection[Any]], dict[str, Any] | None]
-    ) -> dict[str, Any] | None:
+    def read(self, read: Callable[[Connection[Any]], T]) -> T:
+        """Run a read-model query on a pooled connection (blocking: call it in a thread)."""
         with self._context.pool.connection() as conn:
             return read(conn)
-
-    @staticmethod
-    def _not_visible(target: CommandTarget, why: str) -> ProblemError:
-        return ProblemError(
-            504,
-            f"The command was accepted but is not visible yet: {why}. "
-            "Read the resource again later, or follow the workflow.",
-            type_=NOT_VISIBLE_YET,
-            title="Not visible yet",
-            extra={"workflow_id": target.workflow_id, "id": target.resource_id},
-        )
 
 
 def request_digest(workflow: str, command: BaseModel) -> str:
@@ -298,9 +393,8 @@ def _causes(error: BaseException) -> Iterator[BaseException]:
         current = current.__cause__
 
 
-def command_problem(error: WorkflowFailureError, target: CommandTarget) -> ProblemError:
-    """A refused command as 404/422/409; any other failure as a 500 naming the workflow."""
-    extra = {"workflow_id": target.workflow_id}
+def command_failure(error: WorkflowFailureError, workflow_id: str) -> CommandError:
+    """A failed command workflow as a refusal (with what the worker said) or a crash."""
     refusal = next(
         (
             cause
@@ -309,46 +403,10 @@ def command_problem(error: WorkflowFailureError, target: CommandTarget) -> Probl
         ),
         None,
     )
-    if not isinstance(refusal, ApplicationError):
+    if not isinstance(refusal, ApplicationError) or refusal.type is None:
         log.error("command.failed", error=str(error), cause=repr(error.__cause__))
-        return ProblemError(
-            500,
-            "The command failed in the worker; it has been logged.",
-            type_=COMMAND_FAILED,
-            title="Command failed",
-            extra=extra,
-        )
-    failure = _failure(refusal)
-    if refusal.type == "NotFound":
-        return ProblemError(404, failure.message, type_=NOT_FOUND, extra=extra)
-    if refusal.type == "InvalidTransition":
-        return ProblemError(409, failure.message, type_=CONFLICT, extra=extra)
-    if refusal.type == "DefinitionInvalid":
-        errors = [
-            {
-                "field": str(problem.get("field") or "body"),
-                "message": str(problem.get("message") or ""),
-                "step_id": problem.get("step_id"),
-                "location": "body",
-            }
-            for problem in failure.problems
-        ]
-        return ProblemError(
-            422,
-            failure.message,
-            type_=VALIDATION,
-            title="Invalid definition",
-            errors=errors,
-            extra=extra,
-        )
-    return ProblemError(
-        422,
-        failure.message,
-        type_=VALIDATION,
-        title="Invalid request",
-        errors=[{"field": failure.field or "body", "message": failure.message, "location": "body"}],
-        extra=extra,
-    )
+        return CommandCrashedError(workflow_id)
+    return CommandRefusedError(workflow_id, kind=refusal.type, failure=_failure(refusal))
 
 
 def _failure(error: ApplicationError) -> CommandFailure:

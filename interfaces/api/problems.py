@@ -1,10 +1,11 @@
 """The one place where errors become HTTP answers: RFC 9457 ``application/problem+json``.
 
 Every error a client can see goes through `problem_response`, whether it comes from FastAPI
-(validation, unknown route, wrong method), from our routes (`ProblemError`), from the read side
-(a bad cursor), from infrastructure (database or Temporal unreachable) or from a bug (a generic
-500 without a stack trace). Clients therefore parse one shape, and a bad field is always named
-in ``errors`` as ``{"field", "message"}``.
+(validation, unknown route, wrong method), from our routes (`ProblemError`, built by the helpers
+below), from a command (`interfaces.api.commands.CommandError`: refused, crashed, not visible
+yet), from the read side (a bad cursor), from infrastructure (database or Temporal unreachable)
+or from a bug (a generic 500 without a stack trace). Clients therefore parse one shape, and a
+bad field is always named in ``errors`` as ``{"field", "message"}``.
 """
 
 from __future__ import annotations
@@ -22,6 +23,15 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.service import RPCError
 
+from interfaces.api.commands import (
+    CommandCrashedError,
+    CommandError,
+    CommandRefusedError,
+    ExecutionNotRunningError,
+    IdempotencyKeyReusedError,
+    NotVisibleYetError,
+    ResourceGoneError,
+)
 from projections.errors import InvalidCursorError
 
 log = structlog.get_logger(__name__)
@@ -66,6 +76,108 @@ class ProblemError(Exception):
         self.errors = errors
         self.headers = headers
         self.extra = extra
+
+
+def not_found(kind: str, resource_id: str) -> ProblemError:
+    """The same answer for a missing id, a malformed id and another org's id."""
+    return ProblemError(404, f"{kind} {resource_id} was not found.", type_=NOT_FOUND)
+
+
+def invalid(field: str, message: str, *, location: str = "body") -> ProblemError:
+    """A request a route refuses after FastAPI's validation, naming the field."""
+    return ProblemError(
+        422,
+        message,
+        type_=VALIDATION,
+        title="Invalid request",
+        errors=[{"field": field, "message": message, "location": location}],
+    )
+
+
+def conflict(message: str) -> ProblemError:
+    """The resource's state does not allow the request."""
+    return ProblemError(409, message, type_=CONFLICT)
+
+
+def command_problem(error: CommandError) -> ProblemError:
+    """What a command that came to no outcome looks like over HTTP."""
+    extra: dict[str, Any] = {"workflow_id": error.workflow_id, **error.extra}
+    if isinstance(error, CommandRefusedError):
+        return _refusal(error, extra)
+    if isinstance(error, NotVisibleYetError):
+        return ProblemError(
+            504,
+            f"The command was accepted but is not visible yet: {error.why}. "
+            "Read the resource again later, or follow the workflow.",
+            type_=NOT_VISIBLE_YET,
+            title="Not visible yet",
+            extra={**extra, "id": error.resource_id},
+        )
+    if isinstance(error, ResourceGoneError):
+        return ProblemError(
+            404, f"{error.resource_id} was not found.", type_=NOT_FOUND, extra=extra
+        )
+    if isinstance(error, IdempotencyKeyReusedError):
+        return ProblemError(
+            422,
+            "This Idempotency-Key was already used for a different request.",
+            type_=IDEMPOTENCY_KEY_REUSED,
+            title="Idempotency-Key reused",
+            errors=[
+                {
+                    "field": "Idempotency-Key",
+                    "message": "Use a new key for a new request.",
+                    "location": "header",
+                }
+            ],
+            extra=extra,
+        )
+    if isinstance(error, ExecutionNotRunningError):
+        return conflict(f"execution {error.execution_id} is no longer running.")
+    if not isinstance(error, CommandCrashedError):
+        log.error("command.unmapped_error", error=repr(error))
+    return ProblemError(
+        500,
+        "The command failed in the worker; it has been logged.",
+        type_=COMMAND_FAILED,
+        title="Command failed",
+        extra=extra,
+    )
+
+
+def _refusal(error: CommandRefusedError, extra: dict[str, Any]) -> ProblemError:
+    """A refusal as 404/422/409, in the words the worker used."""
+    failure = error.failure
+    if error.kind == "NotFound":
+        return ProblemError(404, failure.message, type_=NOT_FOUND, extra=extra)
+    if error.kind == "InvalidTransition":
+        return ProblemError(409, failure.message, type_=CONFLICT, extra=extra)
+    if error.kind == "DefinitionInvalid":
+        errors = [
+            {
+                "field": str(problem.get("field") or "body"),
+                "message": str(problem.get("message") or ""),
+                "step_id": problem.get("step_id"),
+                "location": "body",
+            }
+            for problem in failure.problems
+        ]
+        return ProblemError(
+            422,
+            failure.message,
+            type_=VALIDATION,
+            title="Invalid definition",
+            errors=errors,
+            extra=extra,
+        )
+    return ProblemError(
+        422,
+        failure.message,
+        type_=VALIDATION,
+        title="Invalid request",
+        errors=[{"field": failure.field or "body", "message": failure.message, "location": "body"}],
+        extra=extra,
+    )
 
 
 def problem_body(
@@ -182,6 +294,10 @@ def install_problem_handlers(app: FastAPI) -> None:
         assert isinstance(exc, ProblemError)
         return from_error(request, exc)
 
+    async def on_command_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, CommandError)
+        return from_error(request, command_problem(exc))
+
     async def on_validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
         errors = validation_errors(exc.errors())
@@ -254,6 +370,7 @@ def install_problem_handlers(app: FastAPI) -> None:
         )
 
     app.add_exception_handler(ProblemError, on_problem)
+    app.add_exception_handler(CommandError, on_command_error)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(InvalidCursorError, on_cursor)

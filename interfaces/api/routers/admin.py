@@ -13,15 +13,15 @@ import uuid
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from temporalio.client import WorkflowFailureError
 
 from interfaces.admin_requests import EXECUTOR
-from interfaces.api.commands import CommandTarget, command_meta, command_problem
-from interfaces.api.deps import Context, Db, DefinitionManager
-from interfaces.api.routers.common import API_PREFIX, not_found
+from interfaces.api.commands import CommandTarget, Wait, command_meta
+from interfaces.api.deps import Commands, Db, DefinitionManager
+from interfaces.api.problems import not_found
+from interfaces.api.responses import API_PREFIX, path_of, respond
 from projections import projection_named
 from projections.queries.status import projection_status
-from worker.contracts import ADMIN_COMMAND_WORKFLOW, AdminCommand, CommandResult
+from worker.contracts import ADMIN_COMMAND_WORKFLOW, AdminCommand
 
 router = APIRouter(prefix=API_PREFIX, tags=["admin"])
 
@@ -42,34 +42,27 @@ def get_projection_route(name: str, caller: DefinitionManager, db: Db) -> JSONRe
 
 @router.post("/admin/projections/{name}/rebuild", name="rebuild_projection", status_code=202)
 async def rebuild_projection_route(
-    name: str, caller: DefinitionManager, request: Request, context: Context
+    name: str, caller: DefinitionManager, request: Request, commands: Commands
 ) -> JSONResponse:
     try:
         projection_named(name)
     except KeyError:
         raise not_found("projection", name) from None
-    workflow_id = f"admin-rebuild-{name}-{uuid.uuid4()}"
-    try:
-        result: CommandResult = await context.require_temporal().execute_workflow(
-            ADMIN_COMMAND_WORKFLOW,
-            AdminCommand(
-                meta=command_meta(request, caller),
-                action="rebuild",
-                target=name,
-                parameters={"executor": EXECUTOR},
-            ),
-            id=workflow_id,
-            task_queue=context.settings.temporal_task_queue,
-            result_type=CommandResult,
-        )
-    except WorkflowFailureError as e:
-        raise command_problem(e, CommandTarget(workflow_id, name, False)) from None
-    location = str(request.app.url_path_for("get_projection", name=name))
-    return JSONResponse(
-        {"workflow_id": workflow_id, "id": result.id, "projection": name},
-        status_code=202,
-        headers={"Location": location, "X-Workflow-Id": workflow_id},
+    command = AdminCommand(
+        meta=command_meta(request, caller),
+        action="rebuild",
+        target=name,
+        parameters={"executor": EXECUTOR},
     )
+    outcome = await commands.run(
+        workflow=ADMIN_COMMAND_WORKFLOW,
+        command=command,
+        target=CommandTarget(f"admin-rebuild-{name}-{uuid.uuid4()}", name, idempotent=False),
+        wait=Wait(enabled=False),
+        read_back=None,
+        location=path_of(request, "get_projection", name=name),
+    )
+    return respond(outcome, extra={"projection": name})
 
 
 def _json(rows: list[dict[str, object]]) -> list[dict[str, object]]:

@@ -18,8 +18,8 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from psycopg import Connection
 
 from interfaces.api.deps import Caller, Context, Cursor, Db, DefinitionManager, Limit
-from interfaces.api.problems import VALIDATION, ProblemError
-from interfaces.api.routers.common import API_PREFIX, not_found
+from interfaces.api.problems import VALIDATION, ProblemError, not_found
+from interfaces.api.responses import API_PREFIX
 from projections.audit import (
     AGGREGATE_TYPES,
     aggregate_history,

@@ -18,7 +18,8 @@ from interfaces.api.deps import (
     WaitOption,
     WorkActor,
 )
-from interfaces.api.routers.common import API_PREFIX, COMMAND_RESPONSES, not_found, path_of
+from interfaces.api.problems import not_found
+from interfaces.api.responses import API_PREFIX, COMMAND_RESPONSES, path_of, respond
 from interfaces.api.schemas.contacts import (
     ContactCreate,
     ContactPublic,
@@ -27,7 +28,8 @@ from interfaces.api.schemas.contacts import (
 )
 from projections.queries import get_contact, list_contacts
 from projections.queries.pagination import DEFAULT_LIMIT, as_uuid
-from worker.contracts import CONTACT_COMMAND_WORKFLOW, ContactCommand
+from worker.commands import CreateContact, contact_patch
+from worker.contracts import CONTACT_COMMAND_WORKFLOW
 
 router = APIRouter(prefix=API_PREFIX, tags=["contacts"])
 
@@ -74,13 +76,10 @@ async def create_contact_route(
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     target = creation_target("contact", caller, idempotency_key)
-    command = ContactCommand(
-        meta=command_meta(request, caller),
-        action="create",
-        contact_id=target.resource_id,
-        changes=body.model_dump(mode="json"),
+    command = CreateContact(
+        meta=command_meta(request, caller), contact_id=target.resource_id, **body.model_dump()
     )
-    return await commands.execute(
+    outcome = await commands.run(
         workflow=CONTACT_COMMAND_WORKFLOW,
         command=command,
         target=target,
@@ -88,6 +87,7 @@ async def create_contact_route(
         read_back=_read_back(request, caller.org_id, target.resource_id),
         created=True,
     )
+    return respond(outcome)
 
 
 @router.patch(
@@ -111,20 +111,16 @@ async def update_contact_route(
         raise not_found("contact", contact_id)
     contact_id = str(key)
     target = change_target("contact", "update", caller, contact_id, idempotency_key)
-    command = ContactCommand(
-        meta=command_meta(request, caller),
-        action="update",
-        contact_id=contact_id,
-        changes=body.model_dump(mode="json", exclude_unset=True),
-    )
-    return await commands.execute(
+    changes = body.model_dump(exclude_unset=True)
+    command = contact_patch(command_meta(request, caller), contact_id, changes)
+    outcome = await commands.run(
         workflow=CONTACT_COMMAND_WORKFLOW,
         command=command,
         target=target,
         wait=wait,
         read_back=_read_back(request, caller.org_id, contact_id),
-        created=False,
     )
+    return respond(outcome)
 
 
 def _read_back(request: Request, org_id: str, contact_id: str) -> ReadBack:

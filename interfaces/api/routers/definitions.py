@@ -1,21 +1,24 @@
-"""``/definitions``: list, read (any version), create, publish a version, (de)activate.
+"""``/definitions``: list, read (any version), create (also from a template), publish a
+version, (de)activate, rotate a webhook secret.
 
 Managing definitions needs the admin or owner role; reading them, any role.
 """
 
 from __future__ import annotations
 
-import json
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from domain.definition_library import template_named
 from domain.definition_validation import validate_definition
 from interfaces.api.auth import Principal
 from interfaces.api.commands import (
+    CommandGateway,
     CommandTarget,
+    Outcome,
     ReadBack,
     Wait,
     change_target,
@@ -32,18 +35,27 @@ from interfaces.api.deps import (
     Limit,
     WaitOption,
 )
-from interfaces.api.problems import CONFLICT, NOT_FOUND, VALIDATION, ProblemError
-from interfaces.api.routers.common import API_PREFIX, COMMAND_RESPONSES, not_found, path_of
+from interfaces.api.problems import NOT_FOUND, VALIDATION, ProblemError, conflict, not_found
+from interfaces.api.responses import API_PREFIX, COMMAND_RESPONSES, path_of, respond
 from interfaces.api.schemas.definitions import (
     DEFINITION_EXAMPLE,
     DefinitionCommandAccepted,
     DefinitionPublic,
     DefinitionsPage,
 )
+from interfaces.api.schemas.templates import TemplateInstantiate
 from interfaces.api.webhook_signing import WEBHOOK_TRIGGERS, derive_secret
 from projections.queries import get_definition, list_definitions
 from projections.queries.pagination import DEFAULT_LIMIT, as_uuid
-from worker.contracts import DEFINITION_COMMAND_WORKFLOW, DefinitionCommand
+from worker.commands import (
+    ActivateDefinition,
+    CreateDefinition,
+    DeactivateDefinition,
+    DefinitionIntent,
+    PublishDefinitionVersion,
+    RotateWebhookSecret,
+)
+from worker.contracts import DEFINITION_COMMAND_WORKFLOW
 
 router = APIRouter(prefix=API_PREFIX, tags=["definitions"])
 
@@ -104,30 +116,63 @@ async def create_definition_route(
     wait: WaitOption,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
+    return await _create(request, commands, caller, body, wait, idempotency_key)
+
+
+@router.post(
+    "/templates/{key}/instantiate",
+    name="instantiate_template",
+    tags=["templates"],
+    status_code=202,
+    response_model=None,
+    responses={**RESPONSES, 201: {"model": DefinitionPublic}},
+)
+async def instantiate_template_route(
+    key: str,
+    caller: DefinitionManager,
+    request: Request,
+    commands: Commands,
+    wait: WaitOption,
+    body: TemplateInstantiate | None = None,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    """A new definition from a template of the library: an ordinary one, versioned, inactive
+    until activated, editable."""
+    template = template_named(key)
+    if template is None:
+        raise not_found("template", key)
+    definition = template.instantiate(name=body.name if body else None)
+    return await _create(request, commands, caller, definition, wait, idempotency_key)
+
+
+async def _create(
+    request: Request,
+    commands: CommandGateway,
+    caller: Principal,
+    body: dict[str, Any],
+    wait: Wait,
+    idempotency_key: str | None,
+) -> JSONResponse:
+    """Create a definition; a webhook-triggered one answers with its signing secret, the only
+    time the API shows it (rotate it with ``POST /definitions/{id}/webhook-secret``)."""
     _check(body)
     target = creation_target("definition", caller, idempotency_key)
-    response = await run_definition_command(
-        request, commands, caller, target, "create", wait, body=body, created=True
+    command = CreateDefinition(
+        meta=command_meta(request, caller), definition_id=target.resource_id, body=body
     )
-    return with_webhook_secret(request, body, target.resource_id, response)
+    outcome = await _run(request, commands, caller, target, command, wait, created=True)
+    if _webhook_trigger(body) not in WEBHOOK_TRIGGERS:
+        return respond(outcome)
+    secret = derive_secret(request.app.state.api.settings.webhook_key(), target.resource_id, 1)
+    url = path_of(request, "receive_webhook", definition_id=target.resource_id)
+    return respond(outcome, extra={"webhook_secret": secret, "webhook_url": url})
 
 
-def with_webhook_secret(
-    request: Request, body: DefinitionBody, definition_id: str, response: JSONResponse
-) -> JSONResponse:
-    """A webhook-triggered definition's creation answers with its signing secret, the only time
-    the API shows it (rotate it with ``POST /definitions/{id}/webhook-secret``)."""
+def _webhook_trigger(body: dict[str, Any]) -> object:
     steps = body.get("steps") or []
     trigger = next((s for s in steps if isinstance(s, dict) and s.get("type") == "trigger"), {})
-    if (trigger.get("config") or {}).get("type") not in WEBHOOK_TRIGGERS:
-        return response
-    content = json.loads(bytes(response.body))
-    content["webhook_secret"] = derive_secret(
-        request.app.state.api.settings.webhook_key(), definition_id, 1
-    )
-    content["webhook_url"] = path_of(request, "receive_webhook", definition_id=definition_id)
-    headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
-    return JSONResponse(content, status_code=response.status_code, headers=headers)
+    config = trigger.get("config") if isinstance(trigger, dict) else None
+    return config.get("type") if isinstance(config, dict) else None
 
 
 @router.put(
@@ -150,9 +195,9 @@ async def publish_definition_route(
     definition_id = _known_id(definition_id)
     _check(body)
     target = change_target("definition", "publish", caller, definition_id, idempotency_key)
-    return await run_definition_command(
-        request, commands, caller, target, "publish", wait, body=body
-    )
+    meta = command_meta(request, caller)
+    command = PublishDefinitionVersion(meta=meta, definition_id=definition_id, body=body)
+    return respond(await _run(request, commands, caller, target, command, wait))
 
 
 @router.post(
@@ -172,7 +217,8 @@ async def activate_definition_route(
 ) -> JSONResponse:
     definition_id = _known_id(definition_id)
     target = change_target("definition", "activate", caller, definition_id, idempotency_key)
-    return await run_definition_command(request, commands, caller, target, "activate", wait)
+    command = ActivateDefinition(meta=command_meta(request, caller), definition_id=definition_id)
+    return respond(await _run(request, commands, caller, target, command, wait))
 
 
 @router.post(
@@ -192,7 +238,48 @@ async def deactivate_definition_route(
 ) -> JSONResponse:
     definition_id = _known_id(definition_id)
     target = change_target("definition", "deactivate", caller, definition_id, idempotency_key)
-    return await run_definition_command(request, commands, caller, target, "deactivate", wait)
+    meta = command_meta(request, caller)
+    command = DeactivateDefinition(meta=meta, definition_id=definition_id)
+    return respond(await _run(request, commands, caller, target, command, wait))
+
+
+@router.post(
+    "/definitions/{definition_id}/webhook-secret",
+    name="rotate_webhook_secret",
+    status_code=200,
+    response_model=None,
+    responses={
+        **RESPONSES,
+        200: {"description": "The new secret; the old one stops verifying at once."},
+    },
+)
+async def rotate_webhook_secret_route(
+    definition_id: str,
+    caller: DefinitionManager,
+    request: Request,
+    commands: Commands,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    """Retire a webhook definition's signing secret and answer, once, with the new one."""
+    definition_id = _known_id(definition_id)
+    org_id = caller.org_id
+    row = await run_in_threadpool(
+        commands.read, lambda conn: get_definition(conn, org_id, definition_id)
+    )
+    if row is None:
+        raise not_found("definition", definition_id)
+    if (row.get("trigger") or {}).get("type") not in WEBHOOK_TRIGGERS:
+        raise conflict(
+            f"definition {definition_id} is not started by webhooks; it has no secret to rotate."
+        )
+    target = change_target("definition", "rotate_secret", caller, definition_id, idempotency_key)
+    command = RotateWebhookSecret(meta=command_meta(request, caller), definition_id=definition_id)
+    outcome = await _run(request, commands, caller, target, command, Wait(enabled=False))
+    generation = outcome.result.webhook_secret_generation if outcome.result else None
+    if generation is None:
+        return respond(outcome)  # accepted, not yet run: the secret is not known yet
+    secret = derive_secret(request.app.state.api.settings.webhook_key(), definition_id, generation)
+    return respond(outcome, extra={"webhook_secret": secret}, status=200)
 
 
 def _known_id(definition_id: str) -> str:
@@ -216,25 +303,18 @@ def _check(body: dict[str, Any]) -> None:
         )
 
 
-async def run_definition_command(
+async def _run(
     request: Request,
-    commands: Commands,
+    commands: CommandGateway,
     caller: Principal,
     target: CommandTarget,
-    action: Literal["create", "publish", "activate", "deactivate", "rotate_secret"],
+    command: DefinitionIntent,
     wait: Wait,
     *,
-    body: dict[str, Any] | None = None,
     created: bool = False,
-) -> JSONResponse:
+) -> Outcome:
     org_id, definition_id = caller.org_id, target.resource_id
-    command = DefinitionCommand(
-        meta=command_meta(request, caller),
-        action=action,
-        definition_id=definition_id,
-        body=body,
-    )
-    return await commands.execute(
+    return await commands.run(
         workflow=DEFINITION_COMMAND_WORKFLOW,
         command=command,
         target=target,
@@ -248,52 +328,3 @@ async def run_definition_command(
         created=created,
         with_version=True,
     )
-
-
-@router.post(
-    "/definitions/{definition_id}/webhook-secret",
-    name="rotate_webhook_secret",
-    status_code=200,
-    response_model=None,
-    responses={
-        **RESPONSES,
-        200: {"description": "The new secret; the old one stops verifying at once."},
-    },
-)
-async def rotate_webhook_secret_route(
-    definition_id: str,
-    caller: DefinitionManager,
-    request: Request,
-    commands: Commands,
-    idempotency_key: IdempotencyKey = None,
-) -> JSONResponse:
-    """Retire a webhook definition's signing secret and answer, once, with the new one."""
-    definition_id = _known_id(definition_id)
-    org_id = caller.org_id
-    row = await run_in_threadpool(_read_definition, request, org_id, definition_id)
-    if row is None:
-        raise not_found("definition", definition_id)
-    if (row.get("trigger") or {}).get("type") not in WEBHOOK_TRIGGERS:
-        raise ProblemError(
-            409,
-            f"definition {definition_id} is not started by webhooks; it has no secret to rotate.",
-            type_=CONFLICT,
-        )
-    target = change_target("definition", "rotate_secret", caller, definition_id, idempotency_key)
-    accepted = await run_definition_command(
-        request, commands, caller, target, "rotate_secret", Wait(enabled=False)
-    )
-    content = json.loads(bytes(accepted.body))
-    generation = content.pop("webhook_secret_generation", None)
-    if accepted.status_code != 202 or generation is None:
-        return accepted
-    content["webhook_secret"] = derive_secret(
-        request.app.state.api.settings.webhook_key(), definition_id, int(generation)
-    )
-    content["webhook_secret_generation"] = generation
-    return JSONResponse(content, status_code=200, headers={"X-Workflow-Id": target.workflow_id})
-
-
-def _read_definition(request: Request, org_id: str, definition_id: str) -> dict[str, Any] | None:
-    with request.app.state.api.pool.connection() as conn:
-        return get_definition(conn, org_id, definition_id)

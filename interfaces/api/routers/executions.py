@@ -8,7 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from interfaces.api.deps import Caller, Cursor, Db, Limit
-from interfaces.api.routers.common import API_PREFIX, not_found
+from interfaces.api.problems import not_found
+from interfaces.api.responses import API_PREFIX
 from interfaces.api.schemas.executions import ExecutionPublic, ExecutionsPage, ExecutionStatus
 from projections.queries import get_execution, list_executions
 from projections.queries.pagination import DEFAULT_LIMIT

@@ -18,7 +18,8 @@ from interfaces.api.deps import (
     WaitOption,
     WorkActor,
 )
-from interfaces.api.routers.common import API_PREFIX, COMMAND_RESPONSES, not_found, path_of
+from interfaces.api.problems import not_found
+from interfaces.api.responses import API_PREFIX, COMMAND_RESPONSES, path_of, respond
 from interfaces.api.schemas.tasks import (
     TaskCreate,
     TaskPublic,
@@ -28,7 +29,8 @@ from interfaces.api.schemas.tasks import (
 )
 from projections.queries import get_task, list_my_tasks, list_tasks
 from projections.queries.pagination import DEFAULT_LIMIT, as_uuid
-from worker.contracts import TASK_COMMAND_WORKFLOW, TaskCommand
+from worker.commands import AssignTask, task_patch
+from worker.contracts import TASK_COMMAND_WORKFLOW
 
 router = APIRouter(prefix=API_PREFIX, tags=["tasks"])
 
@@ -105,13 +107,10 @@ async def create_task_route(
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     target = creation_target("task", caller, idempotency_key)
-    command = TaskCommand(
-        meta=command_meta(request, caller),
-        action="assign",
-        task_id=target.resource_id,
-        changes=body.model_dump(mode="json"),
+    command = AssignTask(
+        meta=command_meta(request, caller), task_id=target.resource_id, **body.model_dump()
     )
-    return await commands.execute(
+    outcome = await commands.run(
         workflow=TASK_COMMAND_WORKFLOW,
         command=command,
         target=target,
@@ -119,6 +118,7 @@ async def create_task_route(
         read_back=_read_back(request, caller.org_id, target.resource_id),
         created=True,
     )
+    return respond(outcome)
 
 
 @router.patch(
@@ -142,20 +142,19 @@ async def update_task_route(
         raise not_found("task", task_id)
     task_id = str(key)
     target = change_target("task", "update", caller, task_id, idempotency_key)
-    command = TaskCommand(
-        meta=command_meta(request, caller),
-        action="update",
-        task_id=task_id,
-        changes=body.model_dump(mode="json", exclude_unset=True),
+    # The narrowest intent (CompleteTask, ReassignTask, ...); on a task an execution created,
+    # a status change also signals that execution (`task_status_changed`).
+    command = task_patch(
+        command_meta(request, caller), task_id, body.model_dump(exclude_unset=True)
     )
-    return await commands.execute(
+    outcome = await commands.run(
         workflow=TASK_COMMAND_WORKFLOW,
         command=command,
         target=target,
         wait=wait,
         read_back=_read_back(request, caller.org_id, task_id),
-        created=False,
     )
+    return respond(outcome)
 
 
 def _read_back(request: Request, org_id: str, task_id: str) -> ReadBack:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-import uuid
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -20,15 +19,16 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from interfaces.api.commands import IDEMPOTENCY_NAMESPACE
-from interfaces.api.deps import Context
-from interfaces.api.problems import CONFLICT, UNAUTHENTICATED, VALIDATION, ProblemError
-from interfaces.api.routers.common import not_found
-from interfaces.api.routers.execution_commands import definition_body, read_with, start_execution
+from interfaces.api.commands import Outcome, ReadBack, Wait
+from interfaces.api.deps import Commands, Context
+from interfaces.api.problems import UNAUTHENTICATED, ProblemError, conflict, invalid, not_found
+from interfaces.api.responses import path_of, respond
+from interfaces.api.schemas.executions import ExecutionPublic
 from interfaces.api.webhook_signing import WEBHOOK_TRIGGERS, SignatureError, derive_secret, verify
 from projections.queries import get_execution
 from projections.queries.definitions import get_webhook_target
-from worker.contracts import CommandMeta, ExecutionInput, execution_workflow_id
+from worker.contracts import CommandMeta, execution_workflow_id
+from worker.starts import Origin, execution_input
 
 router = APIRouter(tags=["webhooks"])
 
@@ -46,7 +46,7 @@ def parse_payload(content_type: str, body: bytes) -> dict[str, Any]:
         try:
             fields = parse_qs(body.decode(), keep_blank_values=True, strict_parsing=False)
         except UnicodeDecodeError:
-            raise _bad_payload("the form body is not UTF-8") from None
+            raise invalid("body", "the form body is not UTF-8") from None
         return {k: v[0] if len(v) == 1 else v for k, v in fields.items()}
     if media not in ("application/json", "") and not media.endswith("+json"):
         raise ProblemError(
@@ -57,20 +57,10 @@ def parse_payload(content_type: str, body: bytes) -> dict[str, Any]:
     try:
         payload = json.loads(body) if body else {}
     except (ValueError, UnicodeDecodeError):
-        raise _bad_payload("the body is not valid JSON") from None
+        raise invalid("body", "the body is not valid JSON") from None
     if not isinstance(payload, dict):
-        raise _bad_payload("the body must be a JSON object")
+        raise invalid("body", "the body must be a JSON object")
     return payload
-
-
-def _bad_payload(message: str) -> ProblemError:
-    return ProblemError(
-        422,
-        message,
-        type_=VALIDATION,
-        title="Validation failed",
-        errors=[{"field": "body", "message": message, "location": "body"}],
-    )
 
 
 @router.post(
@@ -86,10 +76,10 @@ def _bad_payload(message: str) -> ProblemError:
         409: {"description": "The definition is not active."},
     },
 )
-async def receive_webhook(definition_id: str, request: Request, context: Context) -> JSONResponse:
-    row = await run_in_threadpool(
-        read_with, context, lambda c: get_webhook_target(c, definition_id)
-    )
+async def receive_webhook(
+    definition_id: str, request: Request, context: Context, commands: Commands
+) -> JSONResponse:
+    row = await run_in_threadpool(commands.read, lambda c: get_webhook_target(c, definition_id))
     if row is None or trigger_type(row) not in WEBHOOK_TRIGGERS:
         raise not_found("webhook definition", definition_id)
     body = await request.body()
@@ -103,20 +93,23 @@ async def receive_webhook(definition_id: str, request: Request, context: Context
             401, str(e), type_=UNAUTHENTICATED, title="Bad webhook signature"
         ) from None
     if not row["is_active"]:
-        raise ProblemError(409, f"definition {row['id']} is not active.", type_=CONFLICT)
+        raise conflict(f"definition {row['id']} is not active.")
     payload = parse_payload(request.headers.get("content-type", ""), body)
 
     delivery = request.headers.get("x-byte-delivery") or hashlib.sha256(body).hexdigest()
-    execution_id = str(uuid.uuid5(IDEMPOTENCY_NAMESPACE, f"{row['id']}\x1fwebhook\x1f{delivery}"))
-    workflow_id = execution_workflow_id(execution_id)
-    answer = {"workflow_id": workflow_id, "id": execution_id}
-    org_id = str(row["org_id"])
-    seen = await run_in_threadpool(
-        read_with, context, lambda c: get_execution(c, org_id, execution_id)
+    origin = Origin("webhook", scope=str(row["id"]), key=delivery)
+    org_id, execution_id = str(row["org_id"]), origin.execution_id()
+    read_back = ReadBack(
+        projection="executions",
+        read=lambda c: get_execution(c, org_id, execution_id),
+        public=ExecutionPublic,
+        location=path_of(request, "get_execution", execution_id=execution_id),
     )
-    if seen is not None:
-        return JSONResponse({**answer, "duplicate": True}, status_code=200)
-    execution = ExecutionInput(
+    # Temporal forgets a closed workflow's id after its retention; the read model does not.
+    if await run_in_threadpool(commands.read, read_back.read) is not None:
+        workflow_id = execution_workflow_id(execution_id)
+        return respond(Outcome(workflow_id, execution_id, read_back.location, duplicate=True))
+    execution = execution_input(
         meta=CommandMeta(
             org_id=org_id,
             actor=f"webhook:{row['id']}",
@@ -127,13 +120,9 @@ async def receive_webhook(definition_id: str, request: Request, context: Context
         execution_id=execution_id,
         definition_id=str(row["id"]),
         definition_version=int(row["definition_version"]),
-        definition=definition_body(row),
-        payload=payload,
+        definition=row,
         trigger={"type": trigger_type(row), "delivery": delivery},
+        payload=payload,
     )
-    started = await start_execution(
-        context.require_temporal(), context.settings.temporal_task_queue, execution, once=True
-    )
-    if not started:
-        return JSONResponse({**answer, "duplicate": True}, status_code=200)
-    return JSONResponse(answer, status_code=202, headers={"X-Workflow-Id": workflow_id})
+    outcome = await commands.start(execution, origin, wait=Wait(enabled=False), read_back=read_back)
+    return respond(outcome)
