@@ -4,8 +4,8 @@ A runner gets the typed config (templates rendered, then parsed into the type's 
 `domain.steps`) and returns the id of the step to run next (or END); it ends the execution early
 by raising StepHalt. The module of a type is found by its name (`worker/workflows/steps/<type>.py`)
 or by the `runner` its StepType names, so a new step type needs no line here: the runners of
-every type registered when the workflow code loads are imported with it (the sandbox wants its
-imports done by then), a type registered later on first use.
+every type registered when this package loads are imported with it, a type registered later on
+first use.
 
 Outputs (what `{{<step id>.…}}` reads later):
 
@@ -44,7 +44,10 @@ def runner_for(step_type: StepType) -> Runner:
     if known is not None:
         return known
     module_name = step_type.runner or f"{__name__}.{step_type.name}"
-    module = __import__(module_name, fromlist=["run"])
+    # Passed through like this package (see worker/workflows/execution.py), also when a type
+    # registered after the workflow code loaded is first met inside a workflow.
+    with workflow.unsafe.imports_passed_through():
+        module = __import__(module_name, fromlist=["run"])
     return cast(Runner, module.run)
 
 
