@@ -121,7 +121,7 @@ class CommandHandlers:
         return self._result(ctx, task_id, status_ctx)
 
     def _execution_signal(self, ctx: CommandContext, task_id: UUID) -> TaskStatusChanged | None:
-        """What to tell the execution that created the task, if one did (seed 000, Pattern 4)."""
+        """What to tell the execution that created the task, if one did: its waiting step wakes."""
         task = self._services.tasks.get_task(ctx, task_id)
         if task.execution_id is None:
             return None
