@@ -78,6 +78,7 @@ def parse(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[str]]
     parser = argparse.ArgumentParser(
         description="The product against a hand-written service, side by side in one run.",
         epilog="Options not listed here are passed to `bytedash up` (after a `--` if you like).",
+        allow_abbrev=False,
     )
     parser.add_argument("--rounds", type=int, default=3, help="rounds of both loads per side")
     parser.add_argument("--rate", type=float, default=5.0, help="webhooks per second")

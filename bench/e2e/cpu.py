@@ -36,22 +36,56 @@ def process_cpu(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / _TICKS
 
 
-def tree(roots: Iterable[int]) -> set[int]:
-    """`roots` and all their descendants alive now."""
-    parents: dict[int, list[int]] = {}
+def _own_role(pid: int) -> str | None:
+    """The subcommand a process was started with (``python -m interfaces.cli worker``,
+    ``bytedash up``, ``python -m bench.e2e.handwritten api``), None when its command line names
+    none (a multiprocessing child: it does its parent's job)."""
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return None
+    words = [w.decode(errors="replace") for w in raw.split(b"\0") if w]
+    for index, word in enumerate(words[:-1]):
+        if word == "-m" or word.rsplit("/", 1)[-1] == "bytedash":
+            rest = [w for w in words[index + 1 :] if not w.startswith("-")]
+            if word == "-m":
+                rest = rest[1:] or rest
+            return rest[0] if rest else None
+    return None
+
+
+def tree(roots: Iterable[int]) -> dict[int, int]:
+    """`roots` and all their descendants alive now, each with its parent's pid."""
+    children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             fields = _stat(int(entry.name))
             if fields is not None:
-                parents.setdefault(int(fields[1]), []).append(int(entry.name))
-    found: set[int] = set()
-    pending = list(roots)
+                children.setdefault(int(fields[1]), []).append(int(entry.name))
+    found: dict[int, int] = {}
+    pending = [(root, 0) for root in roots]
     while pending:
-        pid = pending.pop()
+        pid, parent = pending.pop()
         if pid not in found:
-            found.add(pid)
-            pending.extend(parents.get(pid, []))
+            found[pid] = parent
+            pending.extend((child, pid) for child in children.get(pid, []))
     return found
+
+
+def roles(processes: dict[int, int]) -> dict[int, str]:
+    """Each process's role; one whose command line names none takes its parent's."""
+    named: dict[int, str] = {}
+
+    def of(pid: int) -> str:
+        if pid not in named:
+            own = _own_role(pid)
+            parent = processes.get(pid, 0)
+            named[pid] = own or (of(parent) if parent in processes else "?")
+        return named[pid]
+
+    for pid in processes:
+        of(pid)
+    return named
 
 
 def backends(database_url: str) -> set[int]:
@@ -74,11 +108,15 @@ class CpuMeter:
         self._temporal = temporal_pid
         self._database_url = database_url
         self._start: dict[str, dict[int, float]] = {}
+        self.roles: dict[str, float] = {}  # the app group's CPU seconds by process role
+        self._roles: dict[int, str] = {}
 
     def _read(self) -> dict[str, dict[int, float]]:
+        app = tree(self._app_roots)
+        self._roles.update(roles(app))
         groups = {
-            "app": tree(self._app_roots),
-            "temporal": tree([self._temporal]),
+            "app": set(app),
+            "temporal": set(tree([self._temporal])),
             "postgres": backends(self._database_url),
         }
         return {
@@ -92,6 +130,11 @@ class CpuMeter:
     def stop(self) -> dict[str, float]:
         """CPU seconds since start, by group (app, temporal, postgres)."""
         end = self._read()
+        self.roles = {}
+        for pid, cpu in end["app"].items():
+            name = self._roles.get(pid, "?")
+            spent_by = max(0.0, cpu - self._start.get("app", {}).get(pid, 0.0))
+            self.roles[name] = self.roles.get(name, 0.0) + spent_by
         spent: dict[str, float] = {}
         for name, now in end.items():
             before = self._start.get(name, {})

@@ -36,6 +36,7 @@ class Throughput:
     onboardings: int
     seconds: float
     cpu: dict[str, float]  # CPU seconds by group: app, temporal, postgres
+    roles: dict[str, float]  # the app group's CPU seconds by process role (api, worker, …)
     active_backends: float
     waits: dict[str, float]
     workflow_ids: list[tuple[str, str | None]]  # (execution, review) of each, in finishing order
@@ -136,6 +137,7 @@ async def throughput(
         onboardings=onboardings,
         seconds=seconds,
         cpu=cpu,
+        roles=meter.roles,
         active_backends=sampler.mean_active(),
         waits=sampler.top_waits(),
         workflow_ids=workflow_ids,

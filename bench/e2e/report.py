@@ -52,9 +52,14 @@ def print_latency(side: str, result: Latency) -> None:
 
 def print_throughput(side: str, result: Throughput) -> None:
     waits = ", ".join(f"{name} {mean:.2f}" for name, mean in result.waits.items()) or "none"
+    roles = ", ".join(
+        f"{name} {spent / result.onboardings * 1000:.0f}"
+        for name, spent in sorted(result.roles.items(), key=lambda kv: -kv[1])
+    )
     line(
         f"{side}: onboardings/s, CPU ms per onboarding",
-        f"{result.rate:5.2f}/s  {result.cpu_ms():5.0f} ms (app {result.cpu_ms('app'):.0f},"
+        f"{result.rate:5.2f}/s  {result.cpu_ms():5.0f} ms (app {result.cpu_ms('app'):.0f}"
+        f" [{roles}],"
         f" Temporal {result.cpu_ms('temporal'):.0f}, Postgres {result.cpu_ms('postgres'):.0f};"
         f" app busy {result.cpu['app'] / result.seconds:.2f} cores; Postgres active"
         f" {result.active_backends:.2f}, waiting: {waits})",
