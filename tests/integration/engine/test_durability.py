@@ -7,7 +7,7 @@ import asyncio
 import dataclasses
 import sys
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -32,7 +32,14 @@ from tests.integration.engine.support import (
 from worker.activities.execution import ExecutionActivities
 from worker.contracts import NAMED_SIGNAL, NamedSignal
 from worker.main import build_worker
-from worker.step_calls import AssignTaskStep, BeginExecution, StepRef
+from worker.step_calls import (
+    AssignTaskStep,
+    BeginExecution,
+    RecordStep,
+    StepDone,
+    StepRef,
+    Wait,
+)
 
 CTX = CommandContext(org_id="org_e", command_id="reader")
 ROOT = Path(__file__).resolve().parents[3]
@@ -269,3 +276,71 @@ async def test_a_step_activity_run_twice_records_its_step_once(
         "StepCompleted(assign)",
     ]
     assert [row["event_type"] for row in events(engine_db, task_id)] == ["Task.Assigned"]
+
+
+async def test_steps_carried_by_a_call_run_twice_are_recorded_once_at_their_own_time(
+    engine_services: Services, engine_db: str
+) -> None:
+    """The steps a call carries (`before`) share its command id: a retried call adds nothing,
+    and each carried step keeps the time it ran in the workflow."""
+    env = ActivityEnvironment()
+    workflow_id = f"execution-{uuid.uuid4()}"
+    env.info = dataclasses.replace(
+        env.info, workflow_id=workflow_id, workflow_run_id="run-1", activity_id="1"
+    )
+    activities = ExecutionActivities(engine_services)
+    execution_id = str(uuid.uuid4())
+    begin = BeginExecution(
+        meta=META,
+        execution_id=execution_id,
+        command_key="begin",
+        definition_id=str(uuid.uuid4()),
+        definition_version=1,
+        contact={"first_name": "Ada"},
+        trigger_step=StepRef("start", "trigger", "Start"),
+    )
+    ran_at = datetime(2030, 5, 6, 7, 8, 9, tzinfo=UTC)
+    carried = [
+        StepDone(
+            step=StepRef("route", "condition", "Route"),
+            at=ran_at,
+            output={"value": 7, "branch": "review", "matched": 0},
+        ),
+        StepDone(
+            step=StepRef("status", "update_status", "In review"),
+            at=ran_at,
+            output={"ui_status": "in_review", "previous": None},
+            ui_status="in_review",
+        ),
+    ]
+    wait = RecordStep(
+        meta=META,
+        execution_id=execution_id,
+        command_key="3-pause/wait",
+        step=StepRef("pause", "wait_for_signal", "Pause"),
+        wait=Wait("signal", step_id="pause", signal="go"),
+        before=carried,
+    )
+
+    env.run(activities.begin_execution, begin)
+    env.run(activities.record_step, wait)
+    env.run(activities.record_step, wait)
+
+    assert event_types(engine_db, execution_id)[4:] == [
+        "StepStarted(route)",
+        "StepCompleted(route)",
+        "StepStarted(status)",
+        "UiStatusChanged(status)",
+        "StepCompleted(status)",
+        "StepStarted(pause)",
+        "Waiting(pause)",
+    ]
+    execution = engine_services.executions.get_execution(
+        CommandContext(org_id="org_e", command_id="reader"), UUID(execution_id)
+    )
+    assert execution.ui_status == "in_review"
+    route = [entry for entry in execution.step_history if entry["step_id"] == "route"]
+    assert [(entry["status"], entry["output"]) for entry in route] == [
+        ("completed", {"value": 7, "branch": "review", "matched": 0})
+    ]
+    assert route[0]["started_at"] == route[0]["completed_at"] == ran_at.isoformat()
