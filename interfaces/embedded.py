@@ -13,6 +13,7 @@ import contextlib
 import fcntl
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -105,6 +106,16 @@ def _binary(name: str) -> str:
     return found
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        pass
+    return True
+
+
 class EmbeddedPostgres:
     """A Postgres server in ``<data>/postgres``, stopped again by :meth:`stop`."""
 
@@ -117,6 +128,7 @@ class EmbeddedPostgres:
 
         self.pgdata.mkdir(parents=True, exist_ok=True)
         self._server = get_server(self.pgdata, cleanup_mode="stop")
+        self._forget_dead_handles()
         admin_url = str(self._server.get_uri())
         with psycopg.connect(admin_url, autocommit=True) as conn:
             exists = conn.execute(
@@ -127,6 +139,14 @@ class EmbeddedPostgres:
         params: dict[str, Any] = conninfo_to_dict(admin_url)
         params["dbname"] = DATABASE_NAME
         return make_conninfo(**params)
+
+    def _forget_dead_handles(self) -> None:
+        """pgserver stops the server when its last user process lets go, counting users in a
+        pid list in the data folder. A process killed outright never leaves that list, and the
+        server would then outlive every later ``up``: drop the pids that no longer exist."""
+        with contextlib.suppress(AttributeError, OSError, ValueError):
+            handles = self._server.global_process_id_list
+            handles.put([pid for pid in handles.get() if _alive(pid)])
 
     def stop(self) -> None:
         if self._server is not None:
@@ -140,9 +160,26 @@ class EmbeddedTemporal:
     def __init__(self, data_dir: Path, port: int = 7233, ui_port: int = 8233) -> None:
         self.db_file = data_dir / "temporal.db"
         self.log_file = data_dir / "temporal.log"
-        self.port = free_port(port)
-        self.ui_port = free_port(ui_port)
+        self.pid_file = data_dir / "temporal.pid"
+        self.port = port
+        self.ui_port = ui_port
         self._process: subprocess.Popen[bytes] | None = None
+
+    def _stop_orphan(self, timeout: float = 15.0) -> None:
+        """Stop a dev server left on our SQLite file by an ``up`` that was killed outright:
+        whoever holds the data-folder lock owns the file, and two servers on one file would
+        both write to it."""
+        with contextlib.suppress(OSError, ValueError):
+            pid = int(self.pid_file.read_text().strip())
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            if str(self.db_file).encode() not in command:
+                return
+            os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                os.kill(pid, 0)  # raises once it is gone
+                time.sleep(0.1)
+            os.kill(pid, signal.SIGKILL)
 
     @property
     def address(self) -> str:
@@ -154,6 +191,9 @@ class EmbeddedTemporal:
 
     def start(self, timeout: float = 60.0) -> str:
         self.db_file.parent.mkdir(parents=True, exist_ok=True)
+        self._stop_orphan()
+        self.port = free_port(self.port)
+        self.ui_port = free_port(self.ui_port)
         log = self.log_file.open("ab")
         # Own session: Ctrl-C reaches only bytedash, which stops the worker before Temporal.
         self._process = subprocess.Popen(
@@ -182,6 +222,7 @@ class EmbeddedTemporal:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+        self.pid_file.write_text(str(self._process.pid))
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
@@ -200,6 +241,8 @@ class EmbeddedTemporal:
 
     def stop(self, timeout: float = 15.0) -> None:
         process, self._process = self._process, None
+        with contextlib.suppress(OSError):
+            self.pid_file.unlink()
         if process is None or process.poll() is not None:
             return
         process.terminate()

@@ -281,6 +281,35 @@ def test_up_runs_more_worker_and_api_processes_and_restarts_the_one_killed(
     assert _gone(stack) == []
 
 
+def test_an_up_killed_outright_takes_its_children_and_the_next_up_cleans_up(
+    data_dir: Path,
+) -> None:
+    port = free_port(18400)
+    base = f"http://127.0.0.1:{port}"
+    process = _start(data_dir, port)
+    try:
+        _wait_ready(process, base)
+        roles = _roles(process)
+        children = [roles[name][0] for name in ("worker", "projector", "api")]
+        (temporal,) = roles["temporal"]
+        stack = _everything(process, data_dir)
+    finally:
+        process.kill()
+        process.wait()
+    # No chance to stop anything: the kernel tells the children, Temporal and Postgres remain.
+    _until(lambda: _gone(children) == [], timeout=30)
+    assert _gone([temporal]) != []
+
+    again = _start(data_dir, port)
+    try:
+        _wait_ready(again, base)
+        assert _gone([temporal]) == []  # one dev server on the SQLite file, not two
+        stack += _everything(again, data_dir)
+    finally:
+        _stop(again)
+    assert _gone(stack) == []
+
+
 def test_up_refuses_a_worker_count_below_one(data_dir: Path) -> None:
     done = subprocess.run(
         _bytedash("up", "--workers", "0"),
