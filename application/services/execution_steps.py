@@ -82,12 +82,32 @@ def _open_step(execution: WorkflowExecution, step: StepRef, at: datetime) -> Non
 
 def _record_done(execution: WorkflowExecution, steps: Sequence[StepDone]) -> None:
     """Steps the workflow finished without a call of their own, each started and completed at
-    the time it ran (an update_status step changes the ui_status too)."""
+    the time it ran (an update_status step changes the ui_status too).
+
+    A step `maybe_recorded` (its earlier call was cancelled, so the workflow cannot know whether
+    it saved) is skipped when the step's latest run already completed at that time.
+    """
+    uncertain = any(done.maybe_recorded for done in steps)
+    history = execution.step_history if uncertain else []
     for done in steps:
+        if done.maybe_recorded and _completed_at(history, done):
+            continue
         _open_step(execution, done.step, done.at)
         if done.ui_status is not None:
             execution.change_ui_status(step_id=done.step.id, ui_status=done.ui_status, at=done.at)
         execution.complete_step(step_id=done.step.id, output=dict(done.output), at=done.at)
+
+
+def _completed_at(history: Sequence[Mapping[str, Any]], done: StepDone) -> bool:
+    for entry in reversed(history):
+        if entry["step_id"] == done.step.id:
+            completed = entry.get("completed_at")
+            return (
+                entry["status"] == "completed"
+                and completed is not None
+                and datetime.fromisoformat(completed) == done.at
+            )
+    return False
 
 
 class ExecutionStepCommands(Service):

@@ -88,6 +88,9 @@ class StepDone(BaseModel):
     at: datetime
     output: dict[str, Any] = Field(default_factory=dict)
     ui_status: str | None = None
+    # Carried by a call that was cancelled, which may or may not have saved it: recorded only
+    # if the step's latest run did not already complete at `at`.
+    maybe_recorded: bool = False
 
 
 class StepConfig(BaseModel):

@@ -214,8 +214,9 @@ class Engine:
     async def record(self, activity: Activity[C, R], call: C) -> R:
         """A recording activity (local, see RECORD_AS_LOCAL); failures propagate as is.
 
-        The pending steps the call carries (`before`) are recorded once it returns; when it
-        fails they stay pending, for the finish that follows to record.
+        The pending steps the call carries (`before`) are recorded once it returns. When it
+        fails they stay pending, for the finish that follows: a refused call saved nothing, and
+        a cancelled one may or may not have saved, so they go on marked `maybe_recorded`.
         """
         try:
             if RECORD_AS_LOCAL:
@@ -233,17 +234,16 @@ class Engine:
                     retry_policy=RECORD_RETRY,
                 )
         except BaseException as error:
-            # A cancelled call may well have saved: recording its steps again would show them
-            # twice, so only a refused call (nothing saved) leaves them pending.
-            if is_cancelled_exception(error):
-                self._recorded(call)
+            if call.before and is_cancelled_exception(error):
+                carried = len(call.before)
+                self.state.pending = [
+                    done.model_copy(update={"maybe_recorded": True})
+                    for done in self.state.pending[:carried]
+                ] + self.state.pending[carried:]
             raise
-        self._recorded(call)
-        return result
-
-    def _recorded(self, call: Call) -> None:
         if call.before:
             self.state.pending = self.state.pending[len(call.before) :]
+        return result
 
     async def step_call(
         self, step: Step, activity: Activity[C, StepResult], call: C

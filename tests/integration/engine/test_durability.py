@@ -35,6 +35,7 @@ from worker.main import build_worker
 from worker.step_calls import (
     AssignTaskStep,
     BeginExecution,
+    FinishExecution,
     RecordStep,
     StepDone,
     StepRef,
@@ -344,3 +345,66 @@ async def test_steps_carried_by_a_call_run_twice_are_recorded_once_at_their_own_
         ("completed", {"value": 7, "branch": "review", "matched": 0})
     ]
     assert route[0]["started_at"] == route[0]["completed_at"] == ran_at.isoformat()
+
+
+async def test_a_finish_records_steps_of_a_cancelled_call_only_if_that_call_did_not(
+    engine_services: Services, engine_db: str
+) -> None:
+    """A cancelled call may have saved its steps or not; the finish carries them again marked
+    `maybe_recorded` and records only the ones missing."""
+    env = ActivityEnvironment()
+    env.info = dataclasses.replace(
+        env.info, workflow_id=f"execution-{uuid.uuid4()}", workflow_run_id="r", activity_id="1"
+    )
+    activities = ExecutionActivities(engine_services)
+    execution_id = str(uuid.uuid4())
+    ran_at = datetime(2030, 5, 6, 7, 8, 9, tzinfo=UTC)
+    saved = StepDone(step=StepRef("saved", "condition", "Saved"), at=ran_at, output={"n": 1})
+    lost = StepDone(step=StepRef("lost", "condition", "Lost"), at=ran_at, output={"n": 2})
+    env.run(
+        activities.begin_execution,
+        BeginExecution(
+            meta=META,
+            execution_id=execution_id,
+            command_key="begin",
+            definition_id=str(uuid.uuid4()),
+            definition_version=1,
+            contact={"first_name": "Ada"},
+            trigger_step=StepRef("start", "trigger", "Start"),
+        ),
+    )
+    env.run(
+        activities.record_step,
+        RecordStep(
+            meta=META,
+            execution_id=execution_id,
+            command_key="2-pause/wait",
+            step=StepRef("pause", "delay", "Pause"),
+            wait=Wait("delay", step_id="pause"),
+            before=[saved],
+        ),
+    )
+
+    env.run(
+        activities.finish_execution,
+        FinishExecution(
+            meta=META,
+            execution_id=execution_id,
+            command_key="3-finish",
+            outcome="cancelled",
+            before=[
+                saved.model_copy(update={"maybe_recorded": True}),
+                lost.model_copy(update={"maybe_recorded": True}),
+            ],
+        ),
+    )
+
+    assert event_types(engine_db, execution_id)[4:] == [
+        "StepStarted(saved)",
+        "StepCompleted(saved)",
+        "StepStarted(pause)",
+        "Waiting(pause)",
+        "StepStarted(lost)",
+        "StepCompleted(lost)",
+        "Cancelled",
+    ]
