@@ -7,15 +7,10 @@ both stable across retries, so a retried activity is recognised as the same comm
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
-import structlog
 from temporalio import activity
 
 from application.metadata import CommandContext
 from worker.contracts import CommandMeta
-from worker.interceptors import refusal
 
 
 def command_context(meta: CommandMeta, suffix: str = "") -> CommandContext:
@@ -43,25 +38,3 @@ def keyed_context(meta: CommandMeta, key: str) -> CommandContext:
         workflow_type=info.workflow_type,
         activity_id=info.activity_id,
     )
-
-
-@contextmanager
-def reported_as_command_failures(meta: CommandMeta) -> Iterator[None]:
-    """What ``worker.interceptors.ActivityContextInterceptor`` does for every activity, for code
-    that still wraps itself: the interceptor makes this redundant on any worker built by
-    ``worker.main.build_worker``."""
-    info = activity.info()
-    with structlog.contextvars.bound_contextvars(
-        org_id=meta.org_id,
-        workflow_id=info.workflow_id,
-        correlation_id=meta.correlation_id,
-        request_id=meta.request_id,
-        activity=info.activity_type,
-    ):
-        try:
-            yield
-        except Exception as error:
-            failure = refusal(error)
-            if failure is None:
-                raise
-            raise failure from None
