@@ -1,7 +1,7 @@
 """Turns an activity's Temporal context into command metadata.
 
-Seed 003's "emitEvent" rule: events name the workflow and activity that caused them without
-the caller passing those fields by hand. The command id is the workflow id plus the activity id,
+Events name the workflow and activity that caused them without the caller passing those
+fields by hand. The command id is the workflow id plus the activity id,
 both stable across retries, so a retried activity is recognised as the same command.
 """
 

@@ -62,7 +62,7 @@ router = APIRouter(prefix=API_PREFIX, tags=["definitions"])
 DefinitionBody = Annotated[
     dict[str, Any],
     Body(
-        description='A workflow definition (contract.md, "Workflow definitions").',
+        description='A workflow definition (docs/contract.md, "Workflow definitions").',
         examples=[DEFINITION_EXAMPLE],
     ),
 ]
