@@ -36,6 +36,9 @@ class CommandMeta(BaseModel):
 
 
 class ContactCommand(BaseModel):
+    """The older ``action`` + ``changes`` shape: still decoded (recorded histories, workflows
+    an older API started) and turned into an intent of `worker.commands`, which new code sends."""
+
     meta: CommandMeta
     action: Literal["create", "update", "archive"]
     contact_id: str
@@ -46,6 +49,9 @@ class ContactCommand(BaseModel):
 
 
 class TaskCommand(BaseModel):
+    """The older ``action`` + ``changes`` shape: still decoded (recorded histories, workflows
+    an older API started) and turned into an intent of `worker.commands`, which new code sends."""
+
     meta: CommandMeta
     action: Literal["assign", "update"]
     task_id: str
@@ -56,6 +62,9 @@ class TaskCommand(BaseModel):
 
 
 class DefinitionCommand(BaseModel):
+    """The older ``action`` + ``changes`` shape: still decoded (recorded histories, workflows
+    an older API started) and turned into an intent of `worker.commands`, which new code sends."""
+
     meta: CommandMeta
     action: Literal["create", "publish", "activate", "deactivate", "rotate_secret"]
     definition_id: str
