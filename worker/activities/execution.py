@@ -437,18 +437,6 @@ class ExecutionActivities(EngineActivities):
         )
 
     def all(self) -> list[Any]:
-        """Every activity of the interpreter, for the worker to register."""
-        return [
-            self.begin_execution,
-            self.finish_execution,
-            self.record_step,
-            self.update_status_step,
-            self.assign_task_step,
-            self.update_task_step,
-            self.complete_task_step,
-            self.set_due_date_step,
-            self.update_contact_step,
-            self.send_email_step,
-            self.http_request_step,
-            self.send_reminder,
-        ]
+        """Every activity of the interpreter, for the worker to register: each method that
+        `EngineActivities` declares, so that none the workflow may call is left out."""
+        return [getattr(self, name) for name in sorted(EngineActivities.__abstractmethods__)]

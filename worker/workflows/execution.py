@@ -147,7 +147,7 @@ class ExecutionWorkflow:
         if runner is None:
             try:
                 runner = runner_for(step_type(name))
-            except (KeyError, ImportError):
+            except (KeyError, ModuleNotFoundError):
                 return None
             self._runners[name] = runner
         return runner

@@ -21,10 +21,22 @@ from domain.errors import DefinitionInvalidError
 from domain.steps import STEP_TYPES, register
 from tests.integration.engine.set_variable import config as set_variable
 from tests.integration.engine.support import definition, event_types, start, step
+from tests.unit.domain.test_step_configs import BUILT_IN
+from worker.activities.execution import ExecutionActivities
+from worker.workflows.steps import RUNNERS
 
 register(set_variable.TYPE)  # the registry line
 
 CTX = CommandContext(org_id="org_e", command_id="reader")
+
+
+def test_every_built_in_type_has_its_runner_and_every_activity_is_registered(
+    engine_services: Services,
+) -> None:
+    assert set(BUILT_IN) <= set(RUNNERS)
+    names = [fn.__name__ for fn in ExecutionActivities(engine_services).all()]
+    assert len(names) == 12
+    assert {"assign_task_step", "record_step", "finish_execution"} <= set(names)
 
 
 def test_a_definition_may_use_the_new_type_and_gets_its_problems_reported() -> None:

@@ -37,13 +37,16 @@ from worker.workflows.engine import Engine
 Runner = Callable[[Engine, Step, Any], Awaitable[str]]
 
 
+def runner_module(step_type: StepType) -> str:
+    return step_type.runner or f"{__name__}.{step_type.name}"
+
+
 def runner_for(step_type: StepType) -> Runner:
-    """The `run` of the step type's module (imported inside the sandbox, like the rest of the
-    workflow code); ImportError when there is no such module."""
+    """The `run` of the step type's module; ModuleNotFoundError when there is no such module."""
     known = RUNNERS.get(step_type.name)
     if known is not None:
         return known
-    module_name = step_type.runner or f"{__name__}.{step_type.name}"
+    module_name = runner_module(step_type)
     # Passed through like this package (see worker/workflows/execution.py), also when a type
     # registered after the workflow code loaded is first met inside a workflow.
     with workflow.unsafe.imports_passed_through():
@@ -56,8 +59,10 @@ def _loaded() -> dict[str, Runner]:
     for registered in step_types():
         try:
             runners[registered.name] = runner_for(registered)
-        except ImportError:
-            continue  # not runnable by this worker: a step of it fails as an unknown type
+        except ModuleNotFoundError as missing:
+            if missing.name != runner_module(registered):
+                raise  # the runner exists but is broken: better the worker does not start
+            # Not runnable by this worker: a step of this type fails as an unknown type.
     return runners
 
 
