@@ -160,7 +160,7 @@ class ExecutionActivities(EngineActivities):
             ctx,
             _uuid("execution", call.execution_id),
             call.outcome,
-            step=None if call.step is None else call.step,
+            step=call.step,
             error=call.error,
             cancelled_by=call.cancelled_by,
             output=call.output,
