@@ -211,7 +211,7 @@ SomeAddresses = Annotated[list[str], BeforeValidator(_some_addresses)]
 
 
 def some_date(value: Any) -> datetime:
-    """A date that must be there (`set_due_date.due_date`, `reminder.at`)."""
+    """A date that must be there (`set_due_date.due_date`)."""
     parsed = _date(value)
     if parsed is None:
         raise ValueError(f"is {value!r}, not an ISO-8601 date-time with a timezone.")

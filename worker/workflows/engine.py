@@ -4,9 +4,8 @@ Workflow code: deterministic and free of I/O. It imports only temporalio, the wo
 contracts and the pure domain modules (the definition model, the step types, the template
 language), all passed through the sandbox so that nothing heavy is re-imported per run; the
 workflow passes this module and the runners through too (see execution.py), so nothing here may
-keep state at module level. Time
-comes from ``workflow.now()``; activities are called by reference (``EngineActivities.…``), so
-a renamed activity fails type-checking here.
+keep state at module level. Time comes from ``workflow.now()``; activities are called by
+reference (``EngineActivities.…``), so a renamed activity fails type-checking here.
 
 Recording activities run as local activities: they only append events through the services and
 take milliseconds, and a local activity saves the server round trips of scheduling one (see
@@ -60,7 +59,6 @@ with workflow.unsafe.imports_passed_through():
         FinishExecution,
         RecordStep,
         SendReminder,
-        StepCall,
         StepResult,
     )
 
@@ -594,4 +592,4 @@ class Engine:
         workflow.continue_as_new(self.input.model_copy(update={"state": self.state}))
 
 
-__all__ = ["END", "Engine", "StepCall", "StepHalt", "describe", "step_ref"]
+__all__ = ["END", "Engine", "StepHalt", "describe", "step_ref"]
