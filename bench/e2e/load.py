@@ -40,6 +40,7 @@ class Throughput:
     active_backends: float
     waits: dict[str, float]
     workflow_ids: list[tuple[str, str | None]]  # (execution, review) of each, in finishing order
+    reads: int  # the client's GETs while waiting: they cost the side's API CPU too
 
     @property
     def rate(self) -> float:
@@ -124,6 +125,7 @@ async def throughput(
 
     stop = asyncio.Event()
     sampling = asyncio.create_task(sampler.run(stop))
+    reads = session.reads
     meter.start()
     begun = time.perf_counter()
     try:
@@ -141,4 +143,5 @@ async def throughput(
         active_backends=sampler.mean_active(),
         waits=sampler.top_waits(),
         workflow_ids=workflow_ids,
+        reads=session.reads - reads,
     )

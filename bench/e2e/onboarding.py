@@ -89,6 +89,7 @@ class Session:
     def __init__(self, target: Target, run: str) -> None:
         self.target = target
         self._run = run
+        self.reads = 0  # GETs sent while waiting for something to show
         limits = httpx.Limits(max_connections=100, max_keepalive_connections=100)
         self.client = httpx.AsyncClient(
             base_url=target.base,
@@ -124,6 +125,7 @@ class Session:
         """Poll `path` until its body passes `check`; that body."""
         deadline = time.perf_counter() + VISIBLE_TIMEOUT
         for interval in polling.intervals():
+            self.reads += 1
             response = await self.client.get(path)
             if response.status_code == 200:
                 body = response.json()

@@ -61,7 +61,8 @@ def print_throughput(side: str, result: Throughput) -> None:
         f"{result.rate:5.2f}/s  {result.cpu_ms():5.0f} ms (app {result.cpu_ms('app'):.0f}"
         f" [{roles}],"
         f" Temporal {result.cpu_ms('temporal'):.0f}, Postgres {result.cpu_ms('postgres'):.0f};"
-        f" app busy {result.cpu['app'] / result.seconds:.2f} cores; Postgres active"
+        f" app busy {result.cpu['app'] / result.seconds:.2f} cores;"
+        f" {result.reads / result.onboardings:.0f} reads polled per onboarding; Postgres active"
         f" {result.active_backends:.2f}, waiting: {waits})",
     )
 
