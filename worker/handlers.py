@@ -89,9 +89,9 @@ class CommandHandlers:
                     ctx, task_id, intent.status, intent.metadata
                 )
             case ReassignTask():
-                self._services.tasks.update_task(ctx, task_id, {"assigned_to": intent.assigned_to})
+                self._services.tasks.reassign_task(ctx, task_id, intent.assigned_to)
             case SetTaskDueDate():
-                self._services.tasks.update_task(ctx, task_id, {"due_date": intent.due_date})
+                self._services.tasks.set_task_due_date(ctx, task_id, intent.due_date)
             case UpdateTask():
                 self._services.tasks.update_task(ctx, task_id, intent.changes.set_fields())
             case _:
@@ -158,7 +158,7 @@ class CommandHandlers:
             case UpdateContact():
                 contacts.update_contact(ctx, contact_id, intent.changes.set_fields())
             case ChangeContactStatus():
-                contacts.update_contact(ctx, contact_id, {"status": intent.status})
+                contacts.change_contact_status(ctx, contact_id, intent.status)
             case ArchiveContact():
                 contacts.archive_contact(ctx, contact_id, intent.reason)
             case _:

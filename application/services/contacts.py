@@ -61,6 +61,14 @@ class ContactService(Service):
 
         return self._execute(ctx, run)
 
+    def change_contact_status(self, ctx: CommandContext, contact_id: UUID, status: str) -> UUID:
+        def run(now: datetime) -> Outcome:
+            contact = self._load(Contact, "contact", contact_id, ctx)
+            contact.change_status(status=status, at=now)
+            return contact_id, [contact]
+
+        return self._execute(ctx, run)
+
     def archive_contact(self, ctx: CommandContext, contact_id: UUID, reason: str | None) -> UUID:
         def run(now: datetime) -> Outcome:
             contact = self._load(Contact, "contact", contact_id, ctx)

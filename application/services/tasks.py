@@ -88,5 +88,25 @@ class TaskService(Service):
             ctx, task_id, {"status": status, "metadata": dict(metadata) if metadata else None}
         )
 
+    def reassign_task(self, ctx: CommandContext, task_id: UUID, assigned_to: str) -> UUID:
+        def run(now: datetime) -> Outcome:
+            task = self._load(Task, "task", task_id, ctx)
+            task.reassign(assigned_to=assigned_to, at=now)
+            return task_id, [task]
+
+        return self._execute(ctx, run)
+
+    def set_task_due_date(
+        self, ctx: CommandContext, task_id: UUID, due_date: datetime | None
+    ) -> UUID:
+        """Set the due date (an aware datetime), or clear it with None."""
+
+        def run(now: datetime) -> Outcome:
+            task = self._load(Task, "task", task_id, ctx)
+            task.set_due_date(due_date=due_date, at=now)
+            return task_id, [task]
+
+        return self._execute(ctx, run)
+
     def get_task(self, ctx: CommandContext, task_id: UUID) -> Task:
         return self._read(Task, "task", task_id, ctx)

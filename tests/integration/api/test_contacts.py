@@ -79,6 +79,23 @@ async def test_patch_with_wait_shows_the_change_at_once(stack: Stack) -> None:
     assert contact["version"] > created["version"]
 
 
+async def test_a_patch_of_only_the_status_changes_only_the_status(stack: Stack) -> None:
+    caller = stack.caller("member")
+    created = (await caller.post("/api/v1/contacts?wait=true", json={"first_name": "Al"})).json()
+
+    response = await caller.patch(
+        f"/api/v1/contacts/{created['id']}?wait=true", json={"status": "customer"}
+    )
+
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "customer"
+    assert response.json()["first_name"] == "Al"
+    assert [e["event_type"] for e in events_of(stack.database_url, created["id"])] == [
+        "Contact.Created",
+        "Contact.StatusChanged",
+    ]
+
+
 async def test_patch_without_wait_answers_202_and_the_change_follows(stack: Stack) -> None:
     caller = stack.caller("member")
     created = (await caller.post("/api/v1/contacts?wait=true", json={"first_name": "Bo"})).json()

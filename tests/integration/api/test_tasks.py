@@ -67,6 +67,30 @@ async def test_patch_changes_status_and_fields(stack: Stack) -> None:
     assert updated["completed_at"] is not None
 
 
+async def test_a_patch_of_one_thing_records_just_that_change(stack: Stack) -> None:
+    """A PATCH of only the assignee, only the due date or only the status runs the command of
+    that intent, and the task's history says exactly what happened."""
+    caller = stack.caller("member")
+    task = await create_task(caller, due_date="2030-01-02T09:00:00+00:00")
+    path = f"/api/v1/tasks/{task['id']}?wait=true"
+
+    reassigned = await caller.patch(path, json={"assigned_to": "user:u2"})
+    cleared = await caller.patch(path, json={"due_date": None})
+    started = await caller.patch(path, json={"status": "in_progress"})
+
+    for response in (reassigned, cleared, started):
+        assert response.status_code == 200, response.text
+    assert reassigned.json()["assigned_to"] == "user:u2"
+    assert cleared.json()["due_date"] is None
+    assert started.json()["status"] == "in_progress"
+    assert [e["event_type"] for e in events_of(stack.database_url, task["id"])] == [
+        "Task.Assigned",
+        "Task.Reassigned",
+        "Task.DueDateSet",
+        "Task.StatusChanged",
+    ]
+
+
 async def test_completing_a_cancelled_task_is_refused_with_409(stack: Stack) -> None:
     caller = stack.caller("member")
     task = await create_task(caller, status="cancelled")
