@@ -62,8 +62,9 @@ def _loopback(host: str) -> str:
 def _answers_ready(base: str) -> bool:
     """The API's own readiness (Postgres and Temporal reachable), not merely a listening
     socket: with --api-workers the socket listens before any worker process serves."""
+    direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never via a proxy
     try:
-        with urllib.request.urlopen(f"{base}/readyz", timeout=1) as response:
+        with direct.open(f"{base}/readyz", timeout=1) as response:
             return bool(response.status == 200)
     except (OSError, http.client.HTTPException):
         return False
