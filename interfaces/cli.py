@@ -14,11 +14,14 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import structlog
 
 from interfaces.settings import Settings
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 log = structlog.get_logger(__name__)
 
@@ -160,7 +163,7 @@ def cmd_projector(args: argparse.Namespace) -> int:
 API_GRACEFUL_SHUTDOWN = 10
 
 
-def api_from_environment() -> Any:
+def api_from_environment() -> FastAPI:
     """The app factory uvicorn's worker processes import (``--workers`` needs an import
     string): each builds its own app from the environment ``cmd_api`` resolved."""
     from interfaces.api.app import create_app
