@@ -152,14 +152,15 @@ class Engine:
         """The command key of one call: unique per visit of a step, stable across replays."""
         return f"{self.state.step_seq}-{step.id}/{what}"
 
-    def base(self, step: Step, what: str) -> dict[str, Any]:
-        """The fields every step call carries, the steps still to record among them."""
+    def base(self, step: Step, what: str, *, carry: bool = True) -> dict[str, Any]:
+        """The fields every step call carries: with `carry`, the steps still to record (a call
+        that reaches outside carries none, see `flush`)."""
         return {
             "meta": self.input.meta,
             "execution_id": self.input.execution_id,
             "command_key": self.key(step, what),
             "step": step_ref(step),
-            "before": list(self.state.pending),
+            "before": list(self.state.pending) if carry else [],
         }
 
     def follow(self, step: Step) -> str:

@@ -19,7 +19,7 @@ from worker.workflows.engine import Engine
 
 async def run(engine: Engine, step: Step, config: HttpRequestConfig) -> str:
     call = HttpRequestStep(
-        **{**engine.base(step, "http"), "before": []},
+        **engine.base(step, "http", carry=False),
         method=config.verb,
         url=config.url,
         headers=config.headers,

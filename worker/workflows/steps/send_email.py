@@ -25,7 +25,7 @@ EMAIL_RETRY = RetryPolicy(
 
 async def run(engine: Engine, step: Step, config: SendEmailConfig) -> str:
     call = SendEmailStep(
-        **{**engine.base(step, "email"), "before": []},
+        **engine.base(step, "email", carry=False),
         to=config.to,
         cc=config.cc,
         sender=config.sender[0] if config.sender else None,
