@@ -17,7 +17,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
 from domain.errors import DomainError
 from domain.steps.checks import StepConfigChecker
@@ -32,9 +39,10 @@ class StepRef(BaseModel):
     type: str
     name: str
 
-    def __init__(self, id: str, type: str, name: str) -> None:
+    def __init__(self, id: str, type: str, name: str, **data: Any) -> None:
         # Positional too: services and tests name steps as StepRef("step_2", "assign_task", …).
-        super().__init__(id=id, type=type, name=name)
+        # Pydantic validates through this __init__ as well, hence `data` (unknown keys).
+        super().__init__(id=id, type=type, name=name, **data)
 
 
 WaitingFor = Literal["task", "signal", "delay", "reminder"]
@@ -60,10 +68,30 @@ class Wait(BaseModel):
         step_id: str | None = None,
         task_id: str | None = None,
         signal: str | None = None,
+        **data: Any,
     ) -> None:
+        # Pydantic validates through this __init__ as well, hence `data` (`detail`, see below).
         super().__init__(
-            waiting_for=waiting_for, until=until, step_id=step_id, task_id=task_id, signal=signal
+            waiting_for=waiting_for,
+            until=until,
+            step_id=step_id,
+            task_id=task_id,
+            signal=signal,
+            **data,
         )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_detail(cls, data: Any) -> Any:
+        """Calls scheduled before this model named the task or signal in `detail`; a reminder
+        still in flight across the upgrade keeps them."""
+        if isinstance(data, dict) and isinstance(data.get("detail"), dict):
+            data = dict(data)
+            detail = data.pop("detail")
+            for key in ("task_id", "signal"):
+                if data.get(key) is None and detail.get(key) is not None:
+                    data[key] = detail[key]
+        return data
 
     @property
     def detail(self) -> dict[str, Any]:

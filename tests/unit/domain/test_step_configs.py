@@ -136,5 +136,7 @@ def test_step_ref_and_wait_round_trip_as_json() -> None:
     wait = Wait("task", until, step_id="wait", task_id="t-1")
     assert Wait.model_validate_json(wait.model_dump_json()) == wait
     assert wait.detail == {"task_id": "t-1"}
+    legacy = {"waiting_for": "task", "until": None, "detail": {"task_id": "t-1"}}
+    assert Wait.model_validate(legacy).task_id == "t-1"
     ref = StepRef("s", "delay", "Pause")
     assert StepRef.model_validate(ref.model_dump()) == ref
