@@ -13,7 +13,7 @@ round after round, alternating which side goes first so that the machine's noise
   process involved: the side's process tree, the Temporal server, the Postgres backends of the
   side's database.
 
-It prints each round, then the medians over the rounds as product / hand-written ratios beside
+It prints each round, then product / hand-written ratios (the median of the rounds' ratios) beside
 their aims, and a final ``summary:`` line.
 """
 

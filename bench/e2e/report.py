@@ -1,5 +1,5 @@
-"""Figures as printed: each round's per side, then the medians over the rounds as product /
-hand-written ratios beside their aims, then one ``summary:`` line."""
+"""Figures as printed: each round's per side, then product / hand-written ratios (the median
+of the rounds' ratios) beside their aims, then one ``summary:`` line."""
 
 from __future__ import annotations
 
@@ -130,22 +130,28 @@ FIGURES = (
 
 
 def print_comparison(rounds: Rounds, count: int) -> str:
-    """The medians as ratios; answers the summary line."""
-    print(f"medians over {count} round(s): {PRODUCT} / {HANDWRITTEN}", flush=True)
+    """Each figure's ratio, the median of the rounds' ratios (each round's two sides ran minutes
+    apart, on about the same machine; a ratio of the two sides' own medians could pair a quiet
+    minute of one with a busy minute of the other). Answers the summary line."""
+    print(
+        f"over {count} round(s), {PRODUCT} / {HANDWRITTEN}: the median of the rounds' ratios"
+        " (beside it, each side's own median)",
+        flush=True,
+    )
     parts = []
     for figure in FIGURES:
         ours, theirs = figure.value(rounds, PRODUCT), figure.value(rounds, HANDWRITTEN)
-        ratio = ours / theirs if theirs else float("nan")
+        ratios = figure.round_ratios(rounds)
+        ratio = _median(ratios)
         line(
             figure.name,
-            f"{ours:8.2f} {figure.unit} / {theirs:8.2f} {figure.unit} = {ratio:5.2f}x"
-            f"   ({figure.verdict(ratio)})",
+            f"{ratio:5.2f}x   ({figure.verdict(ratio)}; {ours:.2f} {figure.unit} /"
+            f" {theirs:.2f} {figure.unit})",
         )
-        by_round = ", ".join(f"{r:.2f}" for r in figure.round_ratios(rounds))
-        line("", f"ratio in each round: {by_round}")
+        line("", "ratio in each round: " + ", ".join(f"{r:.2f}" for r in ratios))
         parts.append(f"{figure.name} {ratio:.2f}x ({figure.verdict(ratio)})")
     for group in ("app", "temporal", "postgres"):
         ours = _median([x.cpu_ms(group) for x in rounds.throughput.get(PRODUCT, [])])
         theirs = _median([x.cpu_ms(group) for x in rounds.throughput.get(HANDWRITTEN, [])])
-        line(f"  of which {group}", f"{ours:8.0f} ms / {theirs:8.0f} ms")
+        line(f"  CPU of which {group}", f"{ours:.0f} ms / {theirs:.0f} ms")
     return "summary: " + "; ".join(parts)
