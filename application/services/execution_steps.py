@@ -36,10 +36,6 @@ _UNSET: Any = object()
 StepAct = Callable[[WorkflowExecution, datetime], tuple[dict[str, Any] | None, list[Aggregate]]]
 
 
-WaitFor = Wait
-"""The name these commands' callers know the domain's one wait model by."""
-
-
 def task_view(task: Task) -> dict[str, Any]:
     """A task as a step output shows it (`{{step_2.task.id}}`, `{{step_3.task.metadata}}`)."""
     due = task.due_date
@@ -511,7 +507,6 @@ __all__ = [
     "StepDone",
     "StepRef",
     "Wait",
-    "WaitFor",
     "contact_view",
     "task_view",
 ]
