@@ -118,7 +118,7 @@ def require_manager(principal: Caller) -> Principal:
 WorkActor = Annotated[Principal, Depends(require_worker)]
 DefinitionManager = Annotated[Principal, Depends(require_manager)]
 
-# Lists: contract.md "Lists".
+# Lists: docs/contract.md "Lists".
 Limit = Annotated[
     int, Query(ge=1, le=MAX_LIMIT, description=f"Items per page (at most {MAX_LIMIT}).")
 ]

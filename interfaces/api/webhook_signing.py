@@ -1,4 +1,4 @@
-"""Webhook secrets and signatures (contract.md, "Webhooks").
+"""Webhook secrets and signatures (docs/contract.md, "Webhooks").
 
 A definition's secret is derived, never stored: ``HMAC-SHA256(WEBHOOK_SECRET_KEY,
 "<definition id>:<generation>")``. Rotating it records only a new generation number (an event),
