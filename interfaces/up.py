@@ -30,9 +30,9 @@ API_STOP_TIMEOUT = 20.0
 
 
 def default_workers() -> int:
-    """One worker process per two cores. On a two-core machine a second worker process does
-    not add throughput (measured: docs/operations.md): the API, the projector, Temporal and
-    Postgres need the other core."""
+    """One worker process per two cores. On two cores a second worker process gave no
+    consistent gain (docs/operations.md): one worker process uses a fraction of a core, and
+    Temporal, Postgres, the API and the projector need the rest."""
     return max(1, (os.cpu_count() or 1) // 2)
 
 
