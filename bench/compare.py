@@ -35,7 +35,7 @@ import psycopg
 from bench.e2e import stacks
 from bench.e2e.cpu import CpuMeter
 from bench.e2e.history import history_shape
-from bench.e2e.load import latency, onboard, throughput
+from bench.e2e.load import latency, onboard, read_cost, throughput
 from bench.e2e.onboarding import Polling, Session
 from bench.e2e.report import (
     HANDWRITTEN,
@@ -95,6 +95,9 @@ def parse(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[str]]
         help="throughput polling: first interval, growing to the cap",
     )
     parser.add_argument("--warmup", type=int, default=10, help="onboardings per side first")
+    parser.add_argument(
+        "--reads", type=int, default=200, help="GETs of each polled path, for their API CPU"
+    )
     parser.add_argument(
         "--hand-written-processes",
         type=int,
@@ -169,6 +172,13 @@ async def measure(
                     [review for _, review in middle if review is not None],
                 )
                 line(f"{label}: Temporal history per onboarding", shape.describe())
+        for label, session in sessions.items():
+            cost = await read_cost(session, meters[label], args.reads)
+            line(
+                f"{label}: API CPU per read, sent one at a time",
+                f"GET /executions/{{id}} {cost.execution:.1f} ms,"
+                f" GET /tasks?execution_id= {cost.tasks:.1f} ms ({args.reads} each)",
+            )
     return rounds
 
 

@@ -145,3 +145,32 @@ async def throughput(
         workflow_ids=workflow_ids,
         reads=session.reads - reads,
     )
+
+
+@dataclass
+class ReadCost:
+    """CPU milliseconds of a side's API process(es) per read, each read sent alone (a
+    side with no process of its own for the API counts all of its processes)."""
+
+    execution: float  # GET /api/v1/executions/{id}
+    tasks: float  # GET /api/v1/tasks?execution_id=
+
+
+async def read_cost(session: Session, meter: CpuMeter, reads: int) -> ReadCost:
+    """The API's CPU for the two reads the client polls, on one onboarding's execution: shows
+    how much of an API's CPU per onboarding is the polling a client does."""
+    execution_id = await session.send_webhook(f"reads-{uuid.uuid4().hex[:6]}")
+    await session.review_task(execution_id, Polling(0.02))
+    costs = []
+    paths = (f"/api/v1/executions/{execution_id}", f"/api/v1/tasks?execution_id={execution_id}")
+    for path in paths:
+        meter.start()
+        for _ in range(reads):
+            response = await session.client.get(path)
+            if response.status_code != 200:
+                raise AssertionError(f"{session.target.label} {path}: {response.status_code}")
+        meter.stop()
+        # A side that serves its API from a process of another role: its whole app counts.
+        spent = meter.roles.get("api", sum(meter.roles.values()))
+        costs.append(spent / reads * 1000)
+    return ReadCost(execution=costs[0], tasks=costs[1])

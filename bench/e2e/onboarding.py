@@ -15,7 +15,7 @@ import hashlib
 import hmac
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,7 +76,7 @@ class Polling:
         self.cap = first if cap is None else cap
         self.growth = growth
 
-    def intervals(self) -> Any:
+    def intervals(self) -> Iterator[float]:
         interval = self.first
         while True:
             yield interval
