@@ -9,5 +9,6 @@ hand-written service of the same onboarding (``python -m bench.compare``, or
 - ``load``: the latency load at a rate and the throughput load at a concurrency;
 - ``cpu``: CPU seconds by group of processes, from /proc;
 - ``sampler``: what the Postgres backends wait for;
+- ``history``: the shape of a side's Temporal histories;
 - ``report``: percentiles, ratios and aims as printed.
 """
