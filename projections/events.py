@@ -30,6 +30,9 @@ _WINDOW_END = (
     "SELECT max(position) FROM"
     " (SELECT position FROM events WHERE position > %s ORDER BY position LIMIT %s) AS w"
 )
+_TYPES_AFTER = (
+    "SELECT position, event_type FROM events WHERE position > %s ORDER BY position LIMIT %s"
+)
 _READ = (
     "SELECT position, originator_id, originator_version, aggregate_type, event_type,"
     " data, org_id, actor, correlation_id, occurred_at"
@@ -64,6 +67,12 @@ def window_end(conn: Connection[Any], after: int, scan_size: int) -> int | None:
     """The last position among the next `scan_size` events after `after`; None if none."""
     row = conn.execute(_WINDOW_END, (after, scan_size), prepare=True).fetchone()
     return None if row is None else row[0]
+
+
+def types_after(conn: Connection[Any], after: int, limit: int) -> list[tuple[int, str]]:
+    """(position, event_type) of the next `limit` events after `after`, in position order."""
+    rows = conn.execute(_TYPES_AFTER, (after, limit), prepare=True).fetchall()
+    return [(int(row[0]), str(row[1])) for row in rows]
 
 
 def read_events(

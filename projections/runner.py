@@ -41,12 +41,18 @@ from projections.batch import (
     project_next_batch,
 )
 from projections.errors import LockNotAcquiredError
-from projections.events import EVENTS_CHANNEL, use_fast_json
+from projections.events import EVENTS_CHANNEL, types_after, use_fast_json
 
 log = structlog.get_logger(__name__)
 
 # Longest single wait on the socket, so `stop` is noticed quickly even with a long poll interval.
 _WAIT_SLICE = 0.25
+# Most events a round looks at to decide which projections have work; beyond it every
+# projection runs its batch (catching up, where skipping would save nothing).
+_PLAN_LIMIT = 500
+# A projection with nothing of its own to apply still commits its position this often, so its
+# tracking row (and the lag that status shows) never falls far behind the head.
+_ADVANCE_IDLE_EVERY = 1.0
 
 
 class Projector:
@@ -113,6 +119,8 @@ class Projector:
         self._held: set[str] = set()
         self._failures: dict[str, int] = {}
         self._retry_at: dict[str, float] = {}
+        # Each projection's position after its last batch here, and when that batch ran.
+        self._known: dict[str, tuple[int, float]] = {}
 
     @property
     def projections(self) -> tuple[Projection, ...]:
@@ -183,6 +191,7 @@ class Projector:
     def _round(self, stop: threading.Event) -> None:
         conn = self._connect(listen=True)
         self._take_free_locks(conn)
+        new_events = self._plan(conn)
         busy = False
         for projection in self._projections:
             if stop.is_set():
@@ -190,18 +199,57 @@ class Projector:
             name = projection.name
             if name not in self._held or self._retry_at.get(name, 0.0) > monotonic():
                 continue
+            if new_events is not None and self._nothing_to_do(projection, new_events):
+                continue
             try:
                 step = self._step(conn, projection)
             except Exception:
+                self._known.pop(name, None)
                 self._retry_at[name] = monotonic() + self._backoff(self._failures[name])
                 if self._conn is None:
                     return  # the connection broke with the batch; reconnect next round
                 continue
+            self._remember(projection, step)
             if step.error is not None and step.retry_in > 0:
                 self._retry_at[name] = monotonic() + step.retry_in
             busy = busy or step.advanced or (step.error is not None and step.retry_in == 0)
         if not busy:
             self._wait_for_notify(conn, self._idle_timeout(), stop)
+
+    def _plan(self, conn: Connection[Any]) -> list[tuple[int, str]] | None:
+        """The types of the events after the lowest position known here, or None (run all).
+
+        Following the store, most commits concern a few projections only (a task's events mean
+        nothing to the definitions); one query per round saves the others a transaction each,
+        and saves every projection the empty batch of the round after a busy one. Positions
+        commit in order (the append's table lock), so what this reads is what each batch would.
+        """
+        if any(p.name in self._held and p.name not in self._known for p in self._projections):
+            return None
+        held = [self._known[name][0] for name in self._held if name in self._known]
+        if not held:
+            return None
+        new_events = types_after(conn, min(held), _PLAN_LIMIT)
+        return None if len(new_events) >= _PLAN_LIMIT else new_events
+
+    def _nothing_to_do(self, projection: Projection, new_events: list[tuple[int, str]]) -> bool:
+        """Whether `projection` may sit this round out: none of its types after its position,
+        and its last batch recent. Its next batch reads from its own tracking row as always, so
+        sitting out never skips an event; the time bound also brings it back to a row an admin
+        moved (a reset) within a second, as the idle poll did before."""
+        position, at = self._known[projection.name]
+        if monotonic() - at >= _ADVANCE_IDLE_EVERY:
+            return False
+        types = projection.event_types
+        return not any(t in types for at_position, t in new_events if at_position > position)
+
+    def _remember(self, projection: Projection, step: Step) -> None:
+        result = step.result
+        if result is None or result.paused or step.error is not None:
+            # Unknown (a failure) or not ours to know (an admin operation holds the row).
+            self._known.pop(projection.name, None)
+            return
+        self._known[projection.name] = (result.position, monotonic())
 
     def _idle_timeout(self) -> float:
         timeout = self._poll_interval
@@ -344,6 +392,7 @@ class Projector:
     def _drop_connection(self) -> None:
         conn, self._conn = self._conn, None
         self._held.clear()
+        self._known.clear()
         self._listening = False
         if conn is not None:
             with contextlib.suppress(psycopg.Error):
@@ -353,6 +402,7 @@ class Projector:
         for projection in self._projections:
             if projection.name not in self._held and locks.try_lock(conn, projection.name):
                 self._held.add(projection.name)
+                self._known.pop(projection.name, None)
                 log.info("projection_lock_acquired", projection=projection.name)
 
     def _wait_for_lock(
@@ -377,10 +427,12 @@ class Projector:
                 pause = min(pause, remaining)
             time.sleep(pause)
         self._held.add(projection.name)
+        self._known.pop(projection.name, None)
         return True
 
     def _release(self, projection: Projection) -> None:
         self._held.discard(projection.name)
+        self._known.pop(projection.name, None)
         conn = self._conn
         if conn is not None and not conn.closed:
             try:
