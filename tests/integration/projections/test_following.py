@@ -48,8 +48,10 @@ def test_a_reset_while_the_projector_idles_is_replayed_within_seconds(
 
         # No new event arrives to wake anyone: the projector must come back to the moved row.
         wait_until(
-            lambda: position_of(database_url, "executions") == head(database_url)
-            and scalar(database_url, "SELECT count(*) FROM executions") == rows,
+            lambda: (
+                position_of(database_url, "executions") == head(database_url)
+                and scalar(database_url, "SELECT count(*) FROM executions") == rows
+            ),
             timeout=10,
             what="the reset projection replayed",
         )
