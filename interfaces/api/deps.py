@@ -31,7 +31,9 @@ from projections.queries import MAX_LIMIT
 _bearer_scheme = HTTPBearer(auto_error=False, description="A JWT: `bytedash token` in development")
 
 
-def get_context(request: Request) -> ApiContext:
+async def get_context(request: Request) -> ApiContext:
+    """Async on purpose, like every dependency that does no blocking I/O: FastAPI runs a plain
+    ``def`` dependency on its thread pool, a thread hop per request for an attribute read."""
     context: ApiContext = request.app.state.api
     return context
 
@@ -101,14 +103,14 @@ def _forbidden(principal: Principal, what: str) -> ProblemError:
     )
 
 
-def require_worker(principal: Caller) -> Principal:
+async def require_worker(principal: Caller) -> Principal:
     """Members, admins and owners act on work: contacts, tasks, executions."""
     if not principal.can_work:
         raise _forbidden(principal, "change contacts, tasks or executions")
     return principal
 
 
-def require_manager(principal: Caller) -> Principal:
+async def require_manager(principal: Caller) -> Principal:
     """Admins and owners also manage workflow definitions."""
     if not principal.can_manage:
         raise _forbidden(principal, "manage workflow definitions")
@@ -128,14 +130,14 @@ Cursor = Annotated[
 ]
 
 
-def get_commands(context: Context) -> CommandGateway:
+async def get_commands(context: Context) -> CommandGateway:
     return CommandGateway(context)
 
 
 Commands = Annotated[CommandGateway, Depends(get_commands)]
 
 
-def wait_option(
+async def wait_option(
     wait: Annotated[
         bool,
         Query(description="Answer once the change is visible in the read side, with the resource."),
