@@ -9,6 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from interfaces.api.auth import (
+    LEEWAY_SECONDS,
     AuthenticationError,
     TokenVerifier,
     issue_dev_token,
@@ -104,3 +105,20 @@ def test_production_refuses_a_missing_or_weak_webhook_key() -> None:
     for key in (None, "short", "bytedash-development-webhook-key-do-not-use-in-production"):
         with pytest.raises(ValidationError, match="WEBHOOK_SECRET_KEY"):
             settings(env="production", auth_jwt_secret=STRONG, webhook_secret_key=key)
+
+
+def test_a_token_accepted_a_moment_ago_is_refused_once_it_expires() -> None:
+    verifier = TokenVerifier(secret=STRONG)
+    # Valid (leeway included) for about two more seconds.
+    expires = int(time.time()) - LEEWAY_SECONDS + 2
+    token = jwt.encode(
+        {"sub": "alice", "org_id": "acme", "org_role": "admin", "exp": expires},
+        STRONG,
+        algorithm="HS256",
+    )
+    assert verifier.verify(token).user_id == "alice"
+    assert verifier.verify(token).user_id == "alice"  # answered from the verified tokens
+
+    time.sleep(max(0.0, expires + LEEWAY_SECONDS - time.time()) + 0.2)
+    with pytest.raises(AuthenticationError, match="expired"):
+        verifier.verify(token)
