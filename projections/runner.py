@@ -192,6 +192,9 @@ class Projector:
         conn = self._connect(listen=True)
         self._take_free_locks(conn)
         new_events = self._plan(conn)
+        # Every position up to the newest the plan saw has committed (positions commit in
+        # order), so batches need not look for the end of their window themselves.
+        known_head = new_events[-1][0] if new_events else None
         busy = False
         for projection in self._projections:
             if stop.is_set():
@@ -202,7 +205,7 @@ class Projector:
             if new_events is not None and self._nothing_to_do(projection, new_events):
                 continue
             try:
-                step = self._step(conn, projection)
+                step = self._step(conn, projection, known_head)
             except Exception:
                 self._known.pop(name, None)
                 self._retry_at[name] = monotonic() + self._backoff(self._failures[name])
@@ -281,10 +284,12 @@ class Projector:
 
     # -- batches and failures ----------------------------------------------------------------------
 
-    def _step(self, conn: Connection[Any], projection: Projection) -> Step:
+    def _step(
+        self, conn: Connection[Any], projection: Projection, known_head: int | None = None
+    ) -> Step:
         """One step of `run_forever`: a batch, or one move towards parking the event at fault."""
         try:
-            step = self._steppers[projection.name].step(conn)
+            step = self._steppers[projection.name].step(conn, known_head=known_head)
         except Exception as exc:  # operational: lost connection, lock timeout, …
             self._on_failure(conn, projection, exc)
             raise
