@@ -85,7 +85,11 @@ def create_app(settings: Settings, *, temporal_client: Client | None = None) -> 
         settings.database_url,
         min_size=1,
         max_size=POOL_MAX_SIZE,
-        kwargs={"row_factory": dict_row, "application_name": "bytedash-api"},
+        # Autocommit: the API only reads, one statement at a time (READ COMMITTED gives each
+        # statement its own snapshot inside a transaction too), so a read is one round trip
+        # instead of three (BEGIN, the query, COMMIT). What needs a transaction (the NDJSON
+        # export's server-side cursor) opens one explicitly.
+        kwargs={"row_factory": dict_row, "application_name": "bytedash-api", "autocommit": True},
         open=False,
         name="bytedash-api",
     )
