@@ -61,15 +61,10 @@ def derived_id(kind: str, ctx: CommandContext) -> UUID:
 class Service(Application[UUID]):
     """Base of the command services; built by the composition root around shared infrastructure."""
 
-    def __init__(
-        self,
-        store: EventStoreInfrastructure,
-        clock: Clock = utc_now,
-        kept: KeptAggregates | None = None,
-    ) -> None:
+    def __init__(self, store: EventStoreInfrastructure, clock: Clock = utc_now) -> None:
         self._store = store
         self._clock = clock
-        self._kept = KeptAggregates() if kept is None else kept
+        self._kept = KeptAggregates()
         super().__init__(env={"IS_SNAPSHOTTING_ENABLED": "n"})
 
     def construct_mapper(self) -> Mapper[UUID]:

@@ -52,10 +52,3 @@ class KeptAggregates:
             self._items.move_to_end(aggregate.id)
             while len(self._items) > self._capacity:
                 self._items.popitem(last=False)
-
-    def forget(self, aggregate_id: UUID) -> None:
-        with self._lock:
-            self._items.pop(aggregate_id, None)
-
-    def __len__(self) -> int:
-        return len(self._items)

@@ -123,7 +123,7 @@ def test_a_refused_step_leaves_no_trace_in_the_next_one(
     assert versions(database_url, execution_id) == list(range(1, 7))
 
 
-def test_concurrent_writers_collide_and_retry_instead_of_overwriting(
+def test_concurrent_writers_of_one_execution_lose_no_step_and_leave_no_gap(
     database_url: str, two_workers: tuple[Services, Services]
 ) -> None:
     first, second = two_workers
