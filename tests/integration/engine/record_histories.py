@@ -23,12 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.testing import WorkflowEnvironment
 
-from application.bundle import build_services
 from domain.definition_validation import parse_definition
-from migrations import apply_migrations
 from tests.integration.engine.servers import http_endpoint, smtp_server
 from tests.integration.engine.support import (
     META,
@@ -39,8 +35,7 @@ from tests.integration.engine.support import (
     waiting_at,
 )
 from tests.integration.engine.test_onboarding import ONBOARDING
-from tests.support.postgres import PostgresServer
-from tests.support.temporal import dev_server_path
+from tests.support.recording import recording_stack
 from worker.contracts import (
     CANCEL_SIGNAL,
     NAMED_SIGNAL,
@@ -182,27 +177,11 @@ async def record(client: Client, queue: str, endpoint_url: str) -> None:
 
 async def main() -> None:
     HISTORIES.mkdir(exist_ok=True)
-    pg = PostgresServer()
-    name = pg.create_database()
-    url = pg.url(name)
-    apply_migrations(url)
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=dev_server_path(),
-        data_converter=pydantic_data_converter,
-        dev_server_log_level="error",
-    )
-    services = build_services(url)
-    queue = f"record-{uuid.uuid4().hex[:8]}"
-    try:
+    async with recording_stack() as stack:
         with smtp_server() as (smtp_url, _), http_endpoint() as endpoint:
-            worker = build_worker(env.client, services, queue, smtp_url=smtp_url)
+            worker = build_worker(stack.client, stack.services, stack.queue, smtp_url=smtp_url)
             async with worker:
-                await asyncio.wait_for(record(env.client, queue, endpoint.url), 120)
-    finally:
-        services.close()
-        await env.shutdown()
-        pg.drop_database(name)
-        pg.close()
+                await asyncio.wait_for(record(stack.client, stack.queue, endpoint.url), 120)
 
 
 if __name__ == "__main__":

@@ -22,13 +22,8 @@ from typing import Any
 
 from pydantic import BaseModel
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.testing import WorkflowEnvironment
 
-from application.bundle import build_services
-from migrations import apply_migrations
-from tests.support.postgres import PostgresServer
-from tests.support.temporal import dev_server_path
+from tests.support.recording import recording_stack
 from worker.contracts import (
     DEFINITION_COMMAND_WORKFLOW,
     SCHEDULED_EXECUTION_WORKFLOW,
@@ -135,25 +130,8 @@ async def record(client: Client, queue: str) -> None:
 
 async def main() -> None:
     HISTORIES.mkdir(exist_ok=True)
-    pg = PostgresServer()
-    name = pg.create_database()
-    url = pg.url(name)
-    apply_migrations(url)
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=dev_server_path(),
-        data_converter=pydantic_data_converter,
-        dev_server_log_level="error",
-    )
-    services = build_services(url)
-    queue = f"record-{uuid.uuid4().hex[:8]}"
-    try:
-        async with build_worker(env.client, services, queue):
-            await asyncio.wait_for(record(env.client, queue), 120)
-    finally:
-        services.close()
-        await env.shutdown()
-        pg.drop_database(name)
-        pg.close()
+    async with recording_stack() as stack, build_worker(stack.client, stack.services, stack.queue):
+        await asyncio.wait_for(record(stack.client, stack.queue), 120)
 
 
 if __name__ == "__main__":
