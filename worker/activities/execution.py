@@ -336,42 +336,36 @@ class ExecutionActivities(EngineActivities):
         non-retryable `HttpClientError`; a 5xx, 408, 429 or no answer raises a retryable error,
         so the activity's retry policy (from the step's `retries`) backs off and tries again.
         """
-        executions = self._services.executions
         attempt = activity.info().attempt
         ctx = keyed_context(call.meta, f"{call.command_key}/attempt-{attempt}")
         execution_id = _uuid("execution", call.execution_id)
-        step = call.step
         method = call.method.upper()
+
+        def record(
+            status: int | None, duration_ms: float, error: str | None, output: dict[str, Any] | None
+        ) -> dict[str, Any] | None:
+            return self._services.executions.http_attempt(
+                ctx,
+                execution_id,
+                call.step,
+                method=method,
+                url=call.url,
+                status_code=status,
+                duration_ms=duration_ms,
+                error=error,
+                output=output,
+            )
+
         try:
             answer = self._call(call, method)
         except httpx.HTTPError as failure:
             error = f"{type(failure).__name__}: {failure}"
-            executions.http_attempt(
-                ctx,
-                execution_id,
-                step,
-                method=method,
-                url=call.url,
-                status_code=None,
-                duration_ms=0.0,
-                error=error,
-                output=None,
-            )
+            record(None, 0.0, error, None)
             raise ApplicationError(
                 f"{method} {call.url} got no answer ({error})", type=HTTP_TRANSPORT_ERROR
             ) from None
         if answer.status >= 400:
-            executions.http_attempt(
-                ctx,
-                execution_id,
-                step,
-                method=method,
-                url=call.url,
-                status_code=answer.status,
-                duration_ms=answer.duration_ms,
-                error=f"HTTP {answer.status}",
-                output=None,
-            )
+            record(answer.status, answer.duration_ms, f"HTTP {answer.status}", None)
             client_error = answer.status < 500 and answer.status not in (RETRYABLE_CLIENT_STATUSES)
             raise ApplicationError(
                 f"{method} {call.url} answered {answer.status}",
@@ -380,17 +374,7 @@ class ExecutionActivities(EngineActivities):
                 non_retryable=client_error,
             )
         output = answer.as_output()
-        recorded = executions.http_attempt(
-            ctx,
-            execution_id,
-            step,
-            method=method,
-            url=call.url,
-            status_code=answer.status,
-            duration_ms=answer.duration_ms,
-            error=None,
-            output=output,
-        )
+        recorded = record(answer.status, answer.duration_ms, None, output)
         return StepResult(output=recorded or output)
 
     def _call(self, call: HttpRequestStep, method: str) -> http.HttpAnswer:
