@@ -61,6 +61,9 @@ class BeginExecution(Call):
     trigger: dict[str, Any] = Field(default_factory=dict)
     trigger_step: StepRef
     trigger_output: dict[str, Any] = Field(default_factory=dict)
+    # Set when the execution cannot be recorded as asked (its data cannot be stored, or the
+    # recording gave up): it is recorded without its data and failed at once, with this reason.
+    error: str | None = None
 
 
 class BeginResult(BaseModel):

@@ -117,18 +117,20 @@ class ExecutionActivities(EngineActivities):
         """Create the contact when asked to, then create and start the execution.
 
         A contact that cannot be found or created fails the execution at its trigger step,
-        recorded, instead of failing the activity: retrying would not make it appear.
+        recorded, instead of failing the activity: retrying would not make it appear. A call
+        with an `error` (the execution could not be recorded as asked) touches no contact and
+        records the execution failed at once.
         """
         ctx = keyed_context(call.meta, call.command_key)
         execution_id = _uuid("execution", call.execution_id)
         contacts = self._services.contacts
         contact_id = call.contact_id
         contact: dict[str, Any] = {}
-        failure: str | None = None
+        failure: str | None = call.error
         try:
-            if contact_id is not None:
+            if failure is None and contact_id is not None:
                 contact = contact_view(contacts.get_contact(ctx, _uuid("contact", contact_id)))
-            elif call.contact:
+            elif failure is None and call.contact:
                 contact_ctx = keyed_context(call.meta, f"{call.command_key}/contact")
                 draft = ContactDraft(**contact_changes(call.contact))
                 created = contacts.create_contact(contact_ctx, draft)

@@ -43,13 +43,21 @@ with workflow.unsafe.imports_passed_through():
         execution_workflow_id,
     )
 
-# Transient failures (a dropped connection, a lock timeout) retry with backoff; refusals are
-# raised non-retryable by the activities and fail the workflow at once.
+# Transient failures (a dropped connection, a lock timeout, a pool that cannot connect) retry
+# with backoff for COMMAND_WINDOW: long enough to ride out a realistic Postgres outage (a
+# restart or failover takes seconds to a minute or two; the ten attempts this replaced gave up
+# after about 45 s), short enough that a command that cannot succeed (a bug) fails within
+# minutes with its reason. A command that failed runs again when its client resends it with
+# the same Idempotency-Key (interfaces/api/commands.py), appending nothing twice (its event ids
+# derive from its workflow id). Refusals and data errors are raised non-retryable by the
+# interceptor (worker/interceptors.py) and fail the workflow at once. docs/operations.md
+# ("Retry windows") tells operators.
+COMMAND_WINDOW = timedelta(minutes=5)
+# Bounded by COMMAND_WINDOW (the schedule-to-close timeout of every command activity).
 COMMAND_RETRY = RetryPolicy(
     initial_interval=timedelta(milliseconds=200),
     backoff_coefficient=2.0,
     maximum_interval=timedelta(seconds=10),
-    maximum_attempts=10,
     non_retryable_error_types=REFUSAL_TYPES,
 )
 COMMAND_TIMEOUT = timedelta(seconds=30)
@@ -63,7 +71,11 @@ async def _run_command(
 ) -> CommandResult:
     """The one activity of a command workflow, with the shared timeout and retry policy."""
     return await workflow.execute_activity_method(
-        activity, cmd, start_to_close_timeout=COMMAND_TIMEOUT, retry_policy=COMMAND_RETRY
+        activity,
+        cmd,
+        start_to_close_timeout=COMMAND_TIMEOUT,
+        schedule_to_close_timeout=COMMAND_WINDOW,
+        retry_policy=COMMAND_RETRY,
     )
 
 
@@ -118,6 +130,7 @@ class DefinitionCommandWorkflow:
                 ScheduleActivities.sync_definition_schedule,
                 ScheduleSync(org_id=cmd.meta.org_id, definition_id=cmd.definition_id),
                 start_to_close_timeout=COMMAND_TIMEOUT,
+                schedule_to_close_timeout=COMMAND_WINDOW,
                 retry_policy=COMMAND_RETRY,
             )
         return result

@@ -31,9 +31,12 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import (
     ActivityError,
     ApplicationError,
+    FailureError,
     RetryState,
+    TimeoutType,
     is_cancelled_exception,
 )
+from temporalio.exceptions import TimeoutError as ActivityTimeoutError
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel
@@ -75,14 +78,33 @@ Outcome = Literal["completed", "failed", "cancelled", "timed_out"]
 # (see ExecutionWorkflow's docstring); test_replay.py proves the replay would fail.
 RECORD_AS_LOCAL = True
 RECORD_TIMEOUT = timedelta(seconds=30)
-# Recording retries until the database answers (an outage must not fail running executions);
-# refusals are raised non-retryable and end the step at once.
+# How long a recording retries: long enough to ride out a realistic Postgres outage (a restart
+# or a failover takes seconds to a minute or two), short enough that an error no retry can fix
+# (a bug, a failure nobody classified) ends the execution `failed` with its reason instead of
+# retrying forever. Refusals and data errors are raised non-retryable (worker/interceptors.py)
+# and end the step at once. docs/operations.md ("Retry windows") tells operators.
+RECORD_WINDOW = timedelta(minutes=5)
+# Bounded by RECORD_WINDOW (the schedule-to-close timeout every recording call is given).
 RECORD_RETRY = RetryPolicy(
     initial_interval=timedelta(milliseconds=200),
     backoff_coefficient=2.0,
     maximum_interval=timedelta(seconds=30),
     non_retryable_error_types=REFUSAL_TYPES,
 )
+# The one record an execution makes after its recording failed for good: that it failed, and
+# why, without the data that could not be stored. Unbounded on purpose: it is the execution's
+# last word, and without it the read model would show the execution running forever; it
+# carries no caller data, and a data error or refusal is non-retryable, so it cannot loop on
+# bad input, only wait out an outage that lasts longer than RECORD_WINDOW.
+LAST_RECORD_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+    non_retryable_error_types=REFUSAL_TYPES,
+)
+# Executions whose recording fails for good end `failed` with the reason (see `begin` and
+# `finish`); histories from before this failed their workflow instead.
+RECORD_FAILURE_PATCH = "record-failure-ends-execution"
 FINISHED_TASK_STATUSES = ("done", "cancelled")
 # Recording steps that need no activity of their own with the next call's save (see the module
 # docstring); asked once per run, at the first such step.
@@ -107,12 +129,28 @@ def describe(step: Step, problem: str) -> str:
     return f"Step '{step.id}' ({step.name}): {problem}"
 
 
-def activity_problem(error: ActivityError, attempts: int | None = None) -> str:
+def activity_problem(
+    error: ActivityError, attempts: int | None = None, window: timedelta = RECORD_WINDOW
+) -> str:
+    """Why an activity failed for good, in words the timeline can show."""
     cause = error.cause
+    if isinstance(cause, ActivityTimeoutError) and cause.type == TimeoutType.SCHEDULE_TO_CLOSE:
+        # The retry window ran out: say so, with the last attempt's failure when known.
+        last = cause.cause
+        detail = last.message if isinstance(last, FailureError) else "no answer"
+        return f"gave up after retrying for {_duration(window)} ({detail})"
     message = cause.message if isinstance(cause, ApplicationError) else str(cause or error)
     if attempts is not None and error.retry_state == RetryState.MAXIMUM_ATTEMPTS_REACHED:
         message += f" (gave up after {attempts} attempt{'s' if attempts != 1 else ''})"
     return message
+
+
+def _duration(span: timedelta) -> str:
+    seconds = int(span.total_seconds())
+    if seconds % 60 == 0 and seconds >= 60:
+        minutes = seconds // 60
+        return f"{minutes} minute{'s' if minutes != 1 else ''}"
+    return f"{seconds} second{'s' if seconds != 1 else ''}"
 
 
 def ordered(definition: Definition) -> Definition:
@@ -210,27 +248,34 @@ class Engine:
 
     # -- activities ------------------------------------------------------------------------
 
-    async def record(self, activity: Activity[C, R], call: C) -> R:
+    async def record(self, activity: Activity[C, R], call: C, *, last: bool = False) -> R:
         """A recording activity (local, see RECORD_AS_LOCAL); failures propagate as is.
+
+        It retries for RECORD_WINDOW; with `last` (the record of a failure to record), until
+        the database answers (LAST_RECORD_RETRY says why).
 
         The pending steps the call carries (`before`) are recorded once it returns. When it
         fails they stay pending, for the finish that follows: a refused call saved nothing, and
         a cancelled one may or may not have saved, so they go on marked `maybe_recorded`.
         """
+        retry = LAST_RECORD_RETRY if last else RECORD_RETRY
+        window = None if last else RECORD_WINDOW
         try:
             if RECORD_AS_LOCAL:
                 result: R = await workflow.execute_local_activity_method(
                     activity,
                     call,
                     start_to_close_timeout=RECORD_TIMEOUT,
-                    retry_policy=RECORD_RETRY,
+                    schedule_to_close_timeout=window,
+                    retry_policy=retry,
                 )
             else:
                 result = await workflow.execute_activity_method(
                     activity,
                     call,
                     start_to_close_timeout=RECORD_TIMEOUT,
-                    retry_policy=RECORD_RETRY,
+                    schedule_to_close_timeout=window,
+                    retry_policy=retry,
                 )
         except BaseException as error:
             if call.before and is_cancelled_exception(error):
@@ -264,8 +309,10 @@ class Engine:
         *,
         timeout: timedelta,
         retry: RetryPolicy,
+        window: timedelta | None = None,
     ) -> dict[str, Any]:
-        """A step activity that reaches outside: a regular activity with its own retries.
+        """A step activity that reaches outside: a regular activity with its own retries,
+        bounded by their `maximum_attempts` or by `window`.
 
         It carries no pending steps (their record would wait for the outside world): `flush`
         records them first."""
@@ -274,13 +321,15 @@ class Engine:
                 activity,
                 call,
                 start_to_close_timeout=timeout,
+                schedule_to_close_timeout=window,
                 retry_policy=retry,
             )
         except ActivityError as error:
             if is_cancelled_exception(error):
                 raise
             attempts = retry.maximum_attempts or None
-            raise StepHalt("failed", describe(step, activity_problem(error, attempts))) from None
+            problem = activity_problem(error, attempts, window or RECORD_WINDOW)
+            raise StepHalt("failed", describe(step, problem)) from None
         return result.output
 
     async def record_step(
@@ -369,22 +418,40 @@ class Engine:
         trigger_type = trigger.config.get("type")
         trigger_record = {"type": trigger_type, **self.input.trigger}
         trigger_record.setdefault("payload", self.input.payload)
-        result: BeginResult = await self.record(
-            EngineActivities.begin_execution,
-            BeginExecution(
-                meta=self.input.meta,
-                execution_id=self.input.execution_id,
-                command_key="begin",
-                definition_id=self.input.definition_id,
-                definition_version=self.input.definition_version,
-                contact_id=self.input.contact_id,
-                contact=contact or None,
-                input=self.input.input,
-                trigger=trigger_record,
-                trigger_step=step_ref(trigger),
-                trigger_output={"type": trigger_type, "payload": self.input.payload},
-            ),
+        call = BeginExecution(
+            meta=self.input.meta,
+            execution_id=self.input.execution_id,
+            command_key="begin",
+            definition_id=self.input.definition_id,
+            definition_version=self.input.definition_version,
+            contact_id=self.input.contact_id,
+            contact=contact or None,
+            input=self.input.input,
+            trigger=trigger_record,
+            trigger_step=step_ref(trigger),
+            trigger_output={"type": trigger_type, "payload": self.input.payload},
         )
+        try:
+            result: BeginResult = await self.record(EngineActivities.begin_execution, call)
+        except ActivityError as error:
+            if is_cancelled_exception(error) or not workflow.patched(RECORD_FAILURE_PATCH):
+                raise
+            # Its data cannot be stored (a NUL in a webhook's payload, say), or the recording
+            # gave up: record the execution without its data, failed, with the reason. Same
+            # command key: a begin that did save stands, and this one then adds nothing.
+            reason = f"The execution could not be recorded: {activity_problem(error)}"
+            bare = {"type": trigger_type}
+            failed = call.model_copy(
+                update={
+                    "contact_id": None,
+                    "contact": None,
+                    "input": {},
+                    "trigger": bare,
+                    "trigger_output": bare,
+                    "error": reason,
+                }
+            )
+            result = await self.record(EngineActivities.begin_execution, failed, last=True)
         self.state.begun = True
         self.state.contact_id = result.contact_id
         self.state.contact = result.contact
@@ -416,21 +483,35 @@ class Engine:
     ) -> ExecutionResult:
         self.stop_reminders()
         output = {"ui_status": self.state.ui_status} if outcome == "completed" else {}
-        await self.record(
-            EngineActivities.finish_execution,
-            FinishExecution(
-                meta=self.input.meta,
-                execution_id=self.input.execution_id,
-                command_key=f"{self.state.step_seq}-finish",
-                before=list(self.state.pending),
-                outcome=outcome,
-                step=None if step is None else step_ref(step),
-                error=error,
-                cancelled_by=cancelled_by,
-                output=output,
-                cancel_task_ids=cancel_task_ids or [],
-            ),
+        call = FinishExecution(
+            meta=self.input.meta,
+            execution_id=self.input.execution_id,
+            command_key=f"{self.state.step_seq}-finish",
+            before=list(self.state.pending),
+            outcome=outcome,
+            step=None if step is None else step_ref(step),
+            error=error,
+            cancelled_by=cancelled_by,
+            output=output,
+            cancel_task_ids=cancel_task_ids or [],
         )
+        try:
+            await self.record(EngineActivities.finish_execution, call)
+        except ActivityError as failure:
+            if is_cancelled_exception(failure) or not workflow.patched(RECORD_FAILURE_PATCH):
+                raise
+            # The finish could not be saved (a step still to record carries data that cannot
+            # be stored, say, or the recording gave up): end the execution without the steps
+            # it carried, failed (a cancel stays a cancel), with the reason. Same command key:
+            # a finish that did save stands, and this one then adds nothing.
+            problem = f"its record could not be saved: {activity_problem(failure)}"
+            error = f"{error}; {problem}" if error else f"The execution ended but {problem}"
+            outcome = "cancelled" if outcome == "cancelled" else "failed"
+            last = call.model_copy(
+                update={"before": [], "outcome": outcome, "error": error, "output": {}}
+            )
+            await self.record(EngineActivities.finish_execution, last, last=True)
+            self.state.pending = []
         self.status = outcome
         self.waiting = None
         return ExecutionResult(
@@ -573,6 +654,7 @@ class Engine:
             EngineActivities.send_reminder,
             call,
             start_to_close_timeout=timedelta(seconds=60),
+            schedule_to_close_timeout=RECORD_WINDOW,
             retry_policy=RECORD_RETRY,
         )
 

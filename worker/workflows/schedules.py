@@ -29,6 +29,11 @@ with workflow.unsafe.imports_passed_through():
 # Firings whose workflow began before the start moved into an activity finish the old way:
 # read the input in a local activity, then start the execution as an abandoned child.
 START_IN_ACTIVITY_PATCH = "scheduled-run-starts-through-start-execution"
+# How long a firing keeps trying to start its execution (reading the definition, starting the
+# workflow): a firing runs late rather than not at all through any realistic outage of Postgres
+# or Temporal; past this it is dropped, visible as a failed ScheduledExecutionWorkflow, rather
+# than retried forever (a bug would otherwise never stop).
+START_WINDOW = timedelta(hours=1)
 
 
 @workflow.defn(name=SCHEDULED_EXECUTION_WORKFLOW)
@@ -40,6 +45,8 @@ class ScheduledExecutionWorkflow:
                 ScheduleActivities.start_scheduled_execution,
                 run,
                 start_to_close_timeout=timedelta(seconds=30),
+                schedule_to_close_timeout=START_WINDOW,
+                # Bounded by START_WINDOW.
                 retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=10)),
             )
         execution: ExecutionInput | None = await workflow.execute_local_activity_method(

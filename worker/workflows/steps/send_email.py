@@ -15,6 +15,11 @@ with workflow.unsafe.imports_passed_through():
 
 from worker.workflows.engine import Engine
 
+# SMTP failures stop after `SendEmailStep.max_attempts` (the activity then records the email as
+# not delivered and the step completes); what still fails after that (recording it: Postgres)
+# retries until EMAIL_WINDOW, five SMTP attempts of up to a minute each plus the recording's
+# own window, and then fails the step with the reason instead of retrying forever.
+EMAIL_WINDOW = timedelta(minutes=10)
 EMAIL_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     backoff_coefficient=2.0,
@@ -39,6 +44,7 @@ async def run(engine: Engine, step: Step, config: SendEmailConfig) -> str:
         call,
         timeout=timedelta(seconds=60),
         retry=EMAIL_RETRY,
+        window=EMAIL_WINDOW,
     )
     engine.complete(step, output)
     return engine.follow(step)
