@@ -214,16 +214,30 @@ def cmd_api(args: argparse.Namespace) -> int:
 
 
 def cmd_token(args: argparse.Namespace) -> int:
-    from interfaces.api.auth import issue_dev_token
+    from interfaces.api.auth import OperatorPolicy, issue_dev_token
 
     settings = _settings()
     secret = settings.jwt_secret()
     if secret is None:
         raise CommandLineError(
-            "no AUTH_JWT_SECRET is configured: dev tokens need the HS256 secret the API checks"
+            "no AUTH_JWT_SECRET is configured: dev tokens need the HS256 secret the API checks "
+            "(with AUTH_JWKS_URL set, the development secret is off: tokens come from the "
+            "identity provider)"
         )
-    user = args.user or f"dev-{args.role}"
-    print(issue_dev_token(secret, org=args.org, role=args.role, user=user, ttl=args.ttl))
+    user = args.user or f"dev-{'operator' if args.operator else args.role}"
+    extra: dict[str, Any] = {}
+    if args.operator:
+        policy = OperatorPolicy.from_settings(settings)
+        extra = policy.operator_claims()
+        if not extra and user not in policy.subjects:
+            raise CommandLineError(
+                "AUTH_OPERATOR_CLAIM is empty, so only AUTH_OPERATOR_SUBJECTS are operators: "
+                "pass --user with one of them"
+            )
+    token = issue_dev_token(
+        secret, org=args.org, role=args.role, user=user, ttl=args.ttl, extra_claims=extra
+    )
+    print(token)
     return 0
 
 
@@ -479,6 +493,11 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--role", required=True, choices=ROLES, help="the org_role claim")
     token.add_argument("--user", help="the sub claim (default dev-<role>)")
     token.add_argument("--ttl", type=int, default=24 * 3600, help="seconds until expiry")
+    token.add_argument(
+        "--operator",
+        action="store_true",
+        help="a platform operator's token (the AUTH_OPERATOR_CLAIM claim): global admin tooling",
+    )
     token.set_defaults(func=cmd_token)
 
     projections = sub.add_parser("projections", help="admin tooling for the read models")

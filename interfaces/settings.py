@@ -27,6 +27,9 @@ DEV_WEBHOOK_KEY = "bytedash-development-webhook-key-do-not-use-in-production"
 KNOWN_DEV_SECRETS = frozenset(
     {DEV_JWT_SECRET, DEV_WEBHOOK_KEY, "secret", "changeme", "change-me", "dev", "test"}
 )
+# Platform operators by default: a `roles` claim holding `bytedash:operator`.
+DEFAULT_OPERATOR_CLAIM = "roles"
+DEFAULT_OPERATOR_VALUE = "bytedash:operator"
 # RFC 7518 §3.2: an HS256 key must be at least as long as the hash output (32 bytes).
 MIN_SECRET_BYTES = 32
 
@@ -56,6 +59,22 @@ class Settings(BaseSettings):
     auth_jwks_url: str | None = None
     auth_issuer: str | None = None
     auth_audience: str | None = None
+    # Platform operators (the tools that span every org): a token whose claim at this dotted
+    # path holds AUTH_OPERATOR_VALUE (empty: no claim makes an operator), or whose `sub` is one
+    # of AUTH_OPERATOR_SUBJECTS (comma-separated).
+    auth_operator_claim: str = Field(
+        default=DEFAULT_OPERATOR_CLAIM, pattern=r"^[^.\s]*(\.[^.\s]+)*$"
+    )
+    auth_operator_value: str = Field(default=DEFAULT_OPERATOR_VALUE, min_length=1)
+    auth_operator_subjects: str = ""
+
+    # Rate limits, shared by every API process through Postgres (interfaces/api/ratelimit.py):
+    # requests per second each org may make on the API, and each definition's webhook may
+    # receive; bursts up to the *_BURST size (default: twice the rate). 0 turns a limit off.
+    rate_limit_api_per_second: float = Field(default=1000.0, ge=0)
+    rate_limit_api_burst: int | None = Field(default=None, ge=1)
+    rate_limit_webhook_per_second: float = Field(default=50.0, ge=0)
+    rate_limit_webhook_burst: int | None = Field(default=None, ge=1)
 
     # Webhook secrets are HMAC(WEBHOOK_SECRET_KEY, definition id and generation): never stored.
     webhook_secret_key: SecretStr | None = None
@@ -111,7 +130,17 @@ class Settings(BaseSettings):
 
     def jwt_secret(self) -> str | None:
         """The HS256 secret tokens are signed with: the configured one, else the development
-        secret in development, else None (production with JWKS only)."""
+        secret in development without a JWKS, else None.
+
+        Configuring AUTH_JWKS_URL switches the development secret off whatever BYTEDASH_ENV
+        says: the secret is public, so a server that expects RS256 tokens from an identity
+        provider would otherwise take anyone's HS256 token as any role of any org."""
         if self.auth_jwt_secret is not None:
             return self.auth_jwt_secret.get_secret_value()
-        return None if self.is_production else DEV_JWT_SECRET
+        if self.is_production or self.auth_jwks_url:
+            return None
+        return DEV_JWT_SECRET
+
+    def operator_subjects(self) -> frozenset[str]:
+        """AUTH_OPERATOR_SUBJECTS as a set of `sub` values."""
+        return frozenset(s.strip() for s in self.auth_operator_subjects.split(",") if s.strip())

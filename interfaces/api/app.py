@@ -22,11 +22,12 @@ from starlette.concurrency import run_in_threadpool
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from interfaces.api.auth import TokenVerifier
+from interfaces.api.auth import OperatorPolicy, TokenVerifier
 from interfaces.api.context import ApiContext
 from interfaces.api.metrics import ApiMetrics
 from interfaces.api.middleware import MAX_BODY_BYTES, BodyLimitMiddleware, RequestContextMiddleware
 from interfaces.api.problems import install_problem_handlers
+from interfaces.api.ratelimit import RateLimiter
 from interfaces.api.routers import (
     admin,
     audit,
@@ -80,6 +81,7 @@ def create_app(settings: Settings, *, temporal_client: Client | None = None) -> 
         jwks_url=settings.auth_jwks_url,
         issuer=settings.auth_issuer,
         audience=settings.auth_audience,
+        operators=OperatorPolicy.from_settings(settings),
     )
     pool: ConnectionPool[Any] = ConnectionPool(
         settings.database_url,
@@ -99,6 +101,7 @@ def create_app(settings: Settings, *, temporal_client: Client | None = None) -> 
         pool=pool,
         verifier=verifier,
         metrics=metrics,
+        limiter=RateLimiter.from_settings(settings, pool),
         temporal=temporal_client,
     )
 

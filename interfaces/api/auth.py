@@ -8,6 +8,13 @@ so a token cannot pick a weaker check by naming another ``alg``.
 Claims: ``sub``, ``org_id``, ``org_role`` (``owner|admin|member|viewer``, or Clerk's
 ``org:admin`` form), and ``exp``, which is required. Clerk's v2 session tokens carry the org as
 ``o: {id, rol}``; both forms are read.
+
+Platform operators are a separate authority from an org's roles: the tools that span every org
+(the whole store's integrity check, projection positions, rebuilds) are theirs, never an org
+admin's. An `OperatorPolicy` recognises them by a configured claim (``roles`` holding
+``bytedash:operator`` unless configured otherwise: an Azure AD app role, a Keycloak
+``realm_access.roles`` entry, an Auth0 permission, a Clerk session-template claim) or by a
+configured list of subjects, so that any identity provider can name them.
 """
 
 from __future__ import annotations
@@ -20,6 +27,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import jwt
+
+from interfaces.settings import DEFAULT_OPERATOR_CLAIM, DEFAULT_OPERATOR_VALUE, Settings
 
 Role = Literal["owner", "admin", "member", "viewer"]
 ROLES: tuple[Role, ...] = ("owner", "admin", "member", "viewer")
@@ -42,12 +51,66 @@ VERIFIED_CACHE_SIZE = 4096
 
 
 @dataclass(frozen=True)
+class OperatorPolicy:
+    """Who is a platform operator: a token whose `claim` (a dotted path into the claims, or
+    None) holds `value` (equal to it, one of its list items, or one word of a space-separated
+    string such as OAuth's ``scope``), or whose ``sub`` is one of `subjects`."""
+
+    claim: str | None = DEFAULT_OPERATOR_CLAIM
+    value: str = DEFAULT_OPERATOR_VALUE
+    subjects: frozenset[str] = frozenset()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> OperatorPolicy:
+        """AUTH_OPERATOR_CLAIM (empty: none), AUTH_OPERATOR_VALUE, AUTH_OPERATOR_SUBJECTS."""
+        return cls(
+            claim=settings.auth_operator_claim or None,
+            value=settings.auth_operator_value,
+            subjects=settings.operator_subjects(),
+        )
+
+    def is_operator(self, claims: Mapping[str, Any]) -> bool:
+        if claims.get("sub") in self.subjects:
+            return True
+        if not self.claim:
+            return False
+        found = _claim_at(claims, self.claim)
+        if isinstance(found, str):
+            return self.value in found.split()
+        if isinstance(found, list | tuple):
+            return self.value in found
+        return False
+
+    def operator_claims(self) -> dict[str, Any]:
+        """The claims that make a token an operator's (for `bytedash token --operator`)."""
+        if not self.claim:
+            return {}
+        *parents, last = self.claim.split(".")
+        claims: dict[str, Any] = {last: [self.value]}
+        for name in reversed(parents):
+            claims = {name: claims}
+        return claims
+
+
+def _claim_at(claims: Mapping[str, Any], path: str) -> object:
+    """The claim at a dotted `path` (``realm_access.roles``), or None."""
+    found: object = claims
+    for name in path.split("."):
+        if not isinstance(found, Mapping):
+            return None
+        found = found.get(name)
+    return found
+
+
+@dataclass(frozen=True)
 class Principal:
-    """The authenticated caller. Every query and command is scoped to `org_id`."""
+    """The authenticated caller. Every query and command is scoped to `org_id`; `operator`
+    callers may also run the platform's global tooling (whatever their org role)."""
 
     user_id: str
     org_id: str
     role: Role
+    operator: bool = False
 
     @property
     def actor(self) -> str:
@@ -85,10 +148,12 @@ class TokenVerifier:
         jwks_url: str | None = None,
         issuer: str | None = None,
         audience: str | None = None,
+        operators: OperatorPolicy | None = None,
     ) -> None:
         if secret is None and jwks_url is None:
             raise ValueError("a token verifier needs an HS256 secret or a JWKS URL")
         self._secret = secret
+        self._operators = operators or OperatorPolicy()
         self._issuer = issuer
         self._audience = audience
         self._jwks = (
@@ -163,7 +228,7 @@ class TokenVerifier:
             raise AuthenticationError(f"The bearer token has no {e.claim!r} claim.") from None
         except jwt.PyJWTError as e:
             raise AuthenticationError(f"The bearer token is not valid: {e}.") from None
-        return principal_from_claims(claims), claims
+        return principal_from_claims(claims, self._operators), claims
 
     def _signing_key(self, token: str) -> Any:
         assert self._jwks is not None
@@ -177,8 +242,13 @@ class TokenVerifier:
             ) from None
 
 
-def principal_from_claims(claims: Mapping[str, Any]) -> Principal:
-    """The caller named by verified `claims`; AuthenticationError when a claim is missing."""
+def principal_from_claims(
+    claims: Mapping[str, Any], operators: OperatorPolicy | None = None
+) -> Principal:
+    """The caller named by verified `claims`; AuthenticationError when a claim is missing.
+
+    An operator still names an org and a role: what they do in an org's data is that role's
+    to decide, and their events name them like anyone else."""
     org = claims.get("o") if isinstance(claims.get("o"), Mapping) else {}
     assert isinstance(org, Mapping)
     user_id = claims.get("sub")
@@ -193,7 +263,8 @@ def principal_from_claims(claims: Mapping[str, Any]) -> Principal:
         raise AuthenticationError(
             f"The bearer token's 'org_role' {raw_role!r} is not one of {', '.join(ROLES)}."
         )
-    return Principal(user_id=user_id, org_id=org_id, role=role)
+    operator = (operators or OperatorPolicy()).is_operator(claims)
+    return Principal(user_id=user_id, org_id=org_id, role=role, operator=operator)
 
 
 def normalise_role(value: object) -> Role | None:
@@ -207,8 +278,16 @@ def normalise_role(value: object) -> Role | None:
     return None
 
 
-def issue_dev_token(secret: str, org: str, role: str, user: str, ttl: int = 24 * 3600) -> str:
-    """An HS256 token the API accepts when it shares `secret` (``bytedash token``)."""
+def issue_dev_token(
+    secret: str,
+    org: str,
+    role: str,
+    user: str,
+    ttl: int = 24 * 3600,
+    extra_claims: Mapping[str, Any] | None = None,
+) -> str:
+    """An HS256 token the API accepts when it shares `secret` (``bytedash token``);
+    `extra_claims` adds claims, such as an `OperatorPolicy`'s ``operator_claims()``."""
     if normalise_role(role) is None:
         raise ValueError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
     if ttl <= 0:
@@ -221,5 +300,6 @@ def issue_dev_token(secret: str, org: str, role: str, user: str, ttl: int = 24 *
         "iat": now,
         "exp": now + ttl,
         "iss": "bytedash-dev",
+        **(extra_claims or {}),
     }
     return jwt.encode(claims, secret, algorithm=HS_ALGORITHM)

@@ -88,6 +88,9 @@ async def current_principal(
         ) from None
     request.state.principal = principal
     structlog.contextvars.bind_contextvars(org_id=principal.org_id, user_id=principal.user_id)
+    # Every authenticated route passes here, and only they: /healthz, /readyz, /metrics and
+    # the webhooks (limited per definition once signed) are not counted against an org.
+    await context.limiter.check_api(principal.org_id)
     return principal
 
 
@@ -117,8 +120,31 @@ async def require_manager(principal: Caller) -> Principal:
     return principal
 
 
+async def require_admin_view(principal: Caller) -> Principal:
+    """Platform operators, and admins and owners of an org: the admin routes, which answer an
+    org admin with their org's share of what an operator sees (docs/operations.md)."""
+    if not (principal.operator or principal.can_manage):
+        raise _forbidden(principal, "use the admin tooling")
+    return principal
+
+
+async def require_operator(principal: Caller) -> Principal:
+    """Platform operators only: tools whose effect or answer spans every org."""
+    if not principal.operator:
+        raise ProblemError(
+            403,
+            "Only platform operators may do this: it acts on every org's data "
+            "(an org's admins and owners are not operators).",
+            type_=FORBIDDEN,
+            title="Forbidden",
+        )
+    return principal
+
+
 WorkActor = Annotated[Principal, Depends(require_worker)]
 DefinitionManager = Annotated[Principal, Depends(require_manager)]
+AdminViewer = Annotated[Principal, Depends(require_admin_view)]
+Operator = Annotated[Principal, Depends(require_operator)]
 
 # Lists: docs/contract.md "Lists".
 Limit = Annotated[

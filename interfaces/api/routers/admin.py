@@ -1,5 +1,9 @@
 """``/admin/projections``: status of every projection, one projection's progress, and
-requesting a rebuild (admins and owners only).
+requesting a rebuild.
+
+Platform operators see the whole store (global positions, head, errors) and may request a
+rebuild, which rebuilds every org's rows. An org's admins and owners see their org's share of
+the status (`projections.queries.org_status`) and may not rebuild (403).
 
 A rebuild request is recorded as an ``AdminAction`` event through Temporal, like every write;
 the projector process carries it out (interfaces/admin_requests.py) into new tables while the
@@ -15,11 +19,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from interfaces.admin_requests import EXECUTOR
+from interfaces.api.auth import Principal
 from interfaces.api.commands import CommandTarget, Wait, command_meta
-from interfaces.api.deps import Commands, Db, DefinitionManager
+from interfaces.api.deps import AdminViewer, Commands, Db, Operator
 from interfaces.api.problems import not_found
 from interfaces.api.responses import API_PREFIX, path_of, respond
 from projections import projection_named
+from projections.queries.org_status import org_projection_status
 from projections.queries.status import projection_status
 from worker.contracts import ADMIN_COMMAND_WORKFLOW, AdminCommand
 
@@ -27,14 +33,14 @@ router = APIRouter(prefix=API_PREFIX, tags=["admin"])
 
 
 @router.get("/admin/projections", name="list_projections")
-def list_projections_route(caller: DefinitionManager, db: Db) -> JSONResponse:
-    rows = projection_status(db)
+def list_projections_route(caller: AdminViewer, db: Db) -> JSONResponse:
+    rows = _status(db, caller)
     return JSONResponse({"items": _json(rows), "next_cursor": None})
 
 
 @router.get("/admin/projections/{name}", name="get_projection")
-def get_projection_route(name: str, caller: DefinitionManager, db: Db) -> JSONResponse:
-    rows = projection_status(db, name)
+def get_projection_route(name: str, caller: AdminViewer, db: Db) -> JSONResponse:
+    rows = _status(db, caller, name)
     if not rows:
         raise not_found("projection", name)
     return JSONResponse(_json(rows)[0])
@@ -42,7 +48,7 @@ def get_projection_route(name: str, caller: DefinitionManager, db: Db) -> JSONRe
 
 @router.post("/admin/projections/{name}/rebuild", name="rebuild_projection", status_code=202)
 async def rebuild_projection_route(
-    name: str, caller: DefinitionManager, request: Request, commands: Commands
+    name: str, caller: Operator, request: Request, commands: Commands
 ) -> JSONResponse:
     try:
         projection_named(name)
@@ -63,6 +69,12 @@ async def rebuild_projection_route(
         location=path_of(request, "get_projection", name=name),
     )
     return respond(outcome, extra={"projection": name})
+
+
+def _status(db: Db, caller: Principal, name: str | None = None) -> list[dict[str, object]]:
+    if caller.operator:
+        return [{**row, "scope": "store"} for row in projection_status(db, name)]
+    return org_projection_status(db, caller.org_id, name)
 
 
 def _json(rows: list[dict[str, object]]) -> list[dict[str, object]]:

@@ -3,7 +3,8 @@ workflow traceability, a contact's lineage, and the integrity check.
 
 Served from the ``events`` table (``projections.audit``), never from read models. Every caller
 of the org may read its history (the same people already read the read models built from it);
-``/audit/verify`` walks every org's events, so it is for admins and owners.
+``/audit/verify`` walks every org's events: platform operators get the whole report, an org's
+admins and owners their org's share of it (`projections.audit.org_integrity`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from psycopg import Connection
 
-from interfaces.api.deps import Caller, Context, Cursor, Db, DefinitionManager, Limit
+from interfaces.api.deps import AdminViewer, Caller, Context, Cursor, Db, Limit
 from interfaces.api.problems import VALIDATION, ProblemError, not_found
 from interfaces.api.responses import API_PREFIX
 from projections.audit import (
@@ -31,6 +32,7 @@ from projections.audit import (
     workflow_events,
     workflow_summary,
 )
+from projections.audit.org_integrity import org_integrity
 from projections.queries.pagination import DEFAULT_LIMIT
 
 router = APIRouter(prefix=API_PREFIX, tags=["audit"])
@@ -185,10 +187,13 @@ def contact_lineage_route(contact_id: str, caller: Caller, db: Db) -> JSONRespon
 
 
 @router.get("/audit/verify", name="verify_store")
-def verify_store_route(caller: DefinitionManager, db: Db) -> JSONResponse:
+def verify_store_route(caller: AdminViewer, db: Db) -> JSONResponse:
     """Recompute the hash chain over the whole store; name the first broken position."""
     report = verify_chain(db)
+    if not caller.operator:
+        return JSONResponse(org_integrity(db, report, caller.org_id))
     body = {
+        "scope": "store",
         "ok": report.ok,
         "checked": report.checked,
         "head": report.head,

@@ -74,6 +74,7 @@ def parse_payload(content_type: str, body: bytes) -> dict[str, Any]:
         401: {"description": "Missing, malformed, stale or wrong signature."},
         404: {"description": "No definition with a webhook trigger has this id."},
         409: {"description": "The definition is not active."},
+        429: {"description": "The definition's webhook limit is reached; see Retry-After."},
     },
 )
 async def receive_webhook(
@@ -92,6 +93,8 @@ async def receive_webhook(
         raise ProblemError(
             401, str(e), type_=UNAUTHENTICATED, title="Bad webhook signature"
         ) from None
+    # Counted once signed, so that no one without the secret can use up a sender's limit.
+    await context.limiter.check_webhook(str(row["id"]))
     if not row["is_active"]:
         raise conflict(f"definition {row['id']} is not active.")
     payload = parse_payload(request.headers.get("content-type", ""), body)

@@ -10,7 +10,7 @@ import httpx
 import psycopg
 from psycopg.rows import dict_row
 
-from interfaces.api.auth import issue_dev_token
+from interfaces.api.auth import OperatorPolicy, issue_dev_token
 
 SECRET = "api-tests-secret-with-at-least-32-bytes!"
 WEBHOOK_KEY = "api-tests-webhook-key-with-at-least-32-bytes!"
@@ -21,8 +21,17 @@ def new_org() -> str:
     return f"org_{uuid.uuid4().hex[:10]}"
 
 
-def auth(org: str, role: str = "member", user: str = "u1", secret: str = SECRET) -> dict[str, str]:
-    token = issue_dev_token(secret, org=org, role=role, user=user, ttl=600)
+def auth(
+    org: str,
+    role: str = "member",
+    user: str = "u1",
+    secret: str = SECRET,
+    *,
+    operator: bool = False,
+) -> dict[str, str]:
+    """Headers with a token; `operator` adds the default operator claim (a platform operator)."""
+    extra = OperatorPolicy().operator_claims() if operator else None
+    token = issue_dev_token(secret, org=org, role=role, user=user, ttl=600, extra_claims=extra)
     return {"Authorization": f"Bearer {token}"}
 
 
@@ -34,10 +43,11 @@ class Caller:
     org: str
     role: str = "member"
     user: str = "u1"
+    operator: bool = False
 
     @property
     def headers(self) -> dict[str, str]:
-        return auth(self.org, self.role, self.user)
+        return auth(self.org, self.role, self.user, operator=self.operator)
 
     def as_role(self, role: str, user: str | None = None) -> Caller:
         return Caller(self.client, self.org, role, user or self.user)

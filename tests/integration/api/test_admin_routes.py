@@ -13,7 +13,7 @@ import pytest_asyncio
 from interfaces.admin_requests import AdminRequestFollower
 from projections import Projector
 from tests.integration.api.conftest import Stack
-from tests.integration.api.support import assert_problem
+from tests.integration.api.support import Caller, assert_problem, new_org
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
@@ -49,7 +49,7 @@ async def test_status_lists_every_projection_with_its_lag(stack: Stack) -> None:
 async def test_a_rebuild_requested_over_http_runs_while_reads_keep_working(
     stack: Stack, admin_requests: None
 ) -> None:
-    admin = stack.caller("admin")
+    admin = Caller(stack.client, new_org(), "admin", "u1", operator=True)  # rebuilds: operators
     for n in range(5):
         made = await admin.post("/api/v1/contacts?wait=true", json={"first_name": f"R{n}"})
         assert made.status_code == 201, made.text

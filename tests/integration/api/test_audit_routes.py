@@ -7,7 +7,7 @@ import json
 from datetime import UTC, datetime
 
 from tests.integration.api.conftest import Stack
-from tests.integration.api.support import assert_problem
+from tests.integration.api.support import Caller, assert_problem, new_org
 
 
 async def test_an_auditor_answers_who_which_workflow_and_what_it_was_with_one_call_each(
@@ -106,7 +106,7 @@ async def test_audit_reads_stay_in_the_callers_org_and_refuse_bad_input(stack: S
 
 
 async def test_verifying_the_store_is_for_admins(stack: Stack) -> None:
-    admin = stack.caller("admin")
+    admin = Caller(stack.client, new_org(), "admin", operator=True)  # the whole store: operators
     verified = await admin.get("/api/v1/audit/verify")
     assert verified.status_code == 200, verified.text
     assert verified.json()["ok"] is True

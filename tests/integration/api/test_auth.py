@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
 from interfaces.api import create_app
+from interfaces.settings import DEV_JWT_SECRET
 from tests.integration.api.conftest import Stack, api_settings, serving
 from tests.integration.api.support import SECRET, assert_problem, auth, new_org
 from tests.integration.api.test_definitions import DEFINITION
@@ -238,3 +239,33 @@ async def test_bad_rs256_tokens_are_401(
     problem = assert_problem(response, 401)
     assert response.headers["WWW-Authenticate"].startswith("Bearer"), case
     assert problem["detail"], case
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def jwks_dev_client(stack: Stack, jwks_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    """A JWKS configured while BYTEDASH_ENV is left at its development default."""
+    settings = api_settings(
+        stack.database_url,
+        stack.task_queue,
+        auth_jwt_secret=None,
+        auth_jwks_url=jwks_url,
+        auth_issuer=ISSUER,
+        auth_audience=AUDIENCE,
+    )
+    assert settings.env == "development"
+    client = stack.app.state.api.temporal
+    async with serving(create_app(settings, temporal_client=client)) as http:
+        yield http
+
+
+async def test_configuring_a_jwks_switches_the_development_secret_off(
+    jwks_dev_client: httpx.AsyncClient, keys: Keys
+) -> None:
+    """The development secret is public: with it, anyone could be admin of any org."""
+    forged = jwt.encode(claims(org_role="admin"), DEV_JWT_SECRET, algorithm="HS256")
+    refused = await jwks_dev_client.get("/api/v1/contacts", headers=bearer(forged))
+    problem = assert_problem(refused, 401)
+    assert "HS256" in problem["detail"]
+
+    accepted = await jwks_dev_client.get("/api/v1/contacts", headers=bearer(keys.sign(claims())))
+    assert accepted.status_code == 200, accepted.text
