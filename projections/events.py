@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Any, NamedTuple
 from uuid import UUID
 
+import orjson
 from psycopg import Connection
 from psycopg.rows import args_row
 from psycopg.types.json import set_json_loads
@@ -89,10 +90,20 @@ def read_events(
         return cur.fetchall()
 
 
+# orjson turns integers beyond 64 bits into floats; json.loads keeps them exact. Such an integer
+# has at least 20 digits, so a document with a run of 19 digits goes to json.loads. The run is
+# found by mapping every digit to "0" and anything else to "x" (a regular expression for it
+# cost more than the decoding it guards).
+_DIGITS = bytes(0x30 if 0x30 <= byte <= 0x39 else 0x78 for byte in range(256))
+_LONG_RUN = b"0" * 19
+
+
 def _loads(data: str | bytes) -> Any:
-    # json.loads on bytes first sniffs the encoding; Postgres always sends UTF-8, and skipping the
-    # sniff is a measurable share of catch-up time (100,000 payloads).
-    return json.loads(data.decode("utf-8") if isinstance(data, bytes) else data)
+    # orjson decodes about three times faster than json.loads, and catch-up decodes every payload.
+    raw = data.encode() if isinstance(data, str) else data
+    if _LONG_RUN in raw.translate(_DIGITS):
+        return json.loads(raw.decode("utf-8"))
+    return orjson.loads(raw)
 
 
 def use_fast_json(conn: Connection[Any]) -> None:

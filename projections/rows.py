@@ -1,9 +1,11 @@
 """Load-modify-store of one row per aggregate: the engine behind every read model here.
 
 Per batch: one SELECT loads the rows the batch touches, pure functions apply each event to an
-in-memory dict, and one INSERT … SELECT FROM unnest(…) ON CONFLICT DO UPDATE writes every
-touched row back. Three statements per batch whatever its size — instead of one or more per
-event — is what lets catch-up run at tens of thousands of events per second.
+in-memory dict, and the touched rows go back in at most two statements: a COPY of the rows the
+SELECT did not find (new aggregates: most rows, when catching up or rebuilding) and one
+INSERT … SELECT FROM unnest(…) ON CONFLICT DO UPDATE of the others. A few statements per batch
+whatever its size — instead of one or more per event — is what lets catch-up run at tens of
+thousands of events per second.
 
 Handlers are plain functions ``(row | None, event) -> row`` that return a new dict and never
 mutate their input, so they are unit-tested without a database and an execution that takes
@@ -13,12 +15,14 @@ fifty events in one batch is written once.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import re
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
+import orjson
 from psycopg import Connection, sql
 from psycopg.rows import dict_row
 
@@ -89,7 +93,10 @@ class RowProjection(Projection):
         applied: list[RecordedEvent] = []
         for event in events:
             key = event.originator_id
-            current = touched[key] if key in touched else rows.get(key)
+            # One lookup where a row was touched (UUID hashing is Python code, paid per lookup).
+            current = touched.get(key)
+            if current is None:
+                current = rows.get(key)
             new = self.apply(current, event)
             if new is not current:
                 touched[key] = new
@@ -102,7 +109,7 @@ class RowProjection(Projection):
         ids = list(dict.fromkeys(event.originator_id for event in events))
         existing = self.load(conn, ids)
         touched, applied = self.apply_all(existing, events)
-        self.store(conn, touched.values())
+        self.store(conn, touched.values(), existing=existing)
         self.after_store(conn, touched, applied)
 
     def after_store(
@@ -124,17 +131,57 @@ class RowProjection(Projection):
             cur.execute(query, (ids,))
             return {row["id"]: row for row in cur}
 
-    def store(self, conn: Connection[Any], rows: Iterable[Row]) -> None:
+    def store(
+        self,
+        conn: Connection[Any],
+        rows: Iterable[Row],
+        *,
+        existing: Container[UUID] | None = None,
+    ) -> None:
+        """Write `rows` back: upserted, or, for those whose id is not in `existing` (the ids the
+        caller's transaction found in the table), inserted by COPY.
+
+        COPY is only right for rows that cannot be in the table, which holds when `existing`
+        comes from `load` in the same transaction that holds the projection's tracking row (the
+        only writer of its tables). Measured on the catch-up bench: a COPY row costs about half
+        the client CPU and two thirds of the server CPU of an upserted one. Without `existing`
+        every row is upserted.
+        """
         rows = list(rows)
-        if not rows:
+        if existing is None:
+            fresh: list[Row] = []
+            known = rows
+        else:
+            fresh = [row for row in rows if row["id"] not in existing]
+            known = [row for row in rows if row["id"] in existing] if len(fresh) < len(rows) else []
+        if fresh:
+            self._copy(conn, fresh)
+        if not known:
             return
         arrays = [
-            [dump_json(row[c.name]) for row in rows]
+            [dump_json(row[c.name]) for row in known]
             if c.pg_type == "jsonb"
-            else [row[c.name] for row in rows]
+            else [row[c.name] for row in known]
             for c in self.columns
         ]
         conn.execute(_upsert_sql(self.tables.ident(self.table), self.columns), arrays)
+
+    def _copy(self, conn: Connection[Any], rows: Sequence[Row]) -> None:
+        """COPY `rows` in (text format: psycopg formats the plain values in C, orjson the jsonb
+        ones; binary COPY measured no faster here)."""
+        names = [c.name for c in self.columns]
+        json_columns = frozenset(c.name for c in self.columns if c.pg_type == "jsonb")
+        statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
+            self.tables.ident(self.table), sql.SQL(", ").join(map(sql.Identifier, names))
+        )
+        with conn.cursor() as cur, cur.copy(statement) as copy:
+            for row in rows:
+                copy.write_row(
+                    [
+                        dump_json(row[name]) if name in json_columns else row[name]
+                        for name in names
+                    ]
+                )
 
 
 def _upsert_sql(table: sql.Identifier, columns: Sequence[Column]) -> sql.Composed:
@@ -168,8 +215,18 @@ def _upsert_sql(table: sql.Identifier, columns: Sequence[Column]) -> sql.Compose
 
 
 def dump_json(value: Any) -> str | None:
-    """jsonb parameter text; None is SQL NULL (not JSON null)."""
-    return None if value is None else json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    """jsonb parameter text; None is SQL NULL (not JSON null).
+
+    orjson: several times faster than json.dumps, which showed in the catch-up profile, and it
+    writes the same compact UTF-8 text for JSON values. What it refuses (integers beyond 64
+    bits, which JSON from users may hold) goes through json.dumps as before.
+    """
+    if value is None:
+        return None
+    try:
+        return orjson.dumps(value).decode()
+    except orjson.JSONEncodeError:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 # -- helpers shared by the handlers ------------------------------------------------------------
@@ -214,10 +271,15 @@ def id_text(value: object) -> str | None:
     if value is None or value == "":
         return None
     text = str(value).strip()
+    if _CANONICAL_UUID.fullmatch(text) is not None:
+        return text  # already canonical: parsing it again would give the same text
     try:
         return str(UUID(text))
     except ValueError:
         return text
+
+
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 def error_text(value: object) -> str | None:

@@ -114,3 +114,27 @@ def test_batches_smaller_than_an_aggregates_history_build_the_same_rows(
     # Every batch holds at most 3 events, so rows are loaded and stored again many times.
     project_all(database_url, batch_size=3)
     assert_equals_fresh_rebuild(database_url)
+
+
+def test_custom_fields_keep_their_exact_values_through_the_projection(
+    database_url: str, log: EventLog, conn: psycopg.Connection[Any]
+) -> None:
+    """The projector decodes and encodes JSON with orjson, which turns integers beyond 64 bits
+    into floats: such a document must take the exact path, and a contact's fields must read
+    back exactly as they were recorded, whether its row was written by COPY (new) or by the
+    upsert (an update in a later batch)."""
+    huge = 123456789012345678901234567890
+    created = log.contact(fields={"account": huge, "score": 0.1, "name": "Zoë 🚀", "ok": None})
+    updated = log.contact()
+    append(database_url, log.take())
+    assert project_all(database_url) == 2
+    log.add(updated, "Contact.FieldsUpdated", changes={"fields": {"old": {}, "new": {"n": -huge}}})
+    append(database_url, log.take())
+    assert project_all(database_url) == 1
+
+    row = get_contact(conn, ORG, created)
+    assert row is not None
+    assert row["fields"] == {"account": huge, "score": 0.1, "name": "Zoë 🚀", "ok": None}
+    row = get_contact(conn, ORG, updated)
+    assert row is not None
+    assert row["fields"] == {"n": -huge}
