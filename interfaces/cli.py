@@ -122,6 +122,7 @@ def cmd_projector(args: argparse.Namespace) -> int:
     from interfaces.triggers import NAME as TRIGGERS
     from interfaces.triggers import TemporalStarter, TriggerFollower
     from projections import Projection, Projector, default_projections, projection_named
+    from projections.chain import ChainSealer
 
     die_with_supervisor()
     settings = _settings()
@@ -147,11 +148,22 @@ def cmd_projector(args: argparse.Namespace) -> int:
         )
         chosen.append(TriggerFollower(starter))
     stop = _stop_on_signals()
+    # The sealer keeps the hash chain up with the store (projections/chain.py); beside the
+    # read models unless `--only` names one of them.
+    sealer: threading.Thread | None = None
+    if not args.only:
+        sealer = threading.Thread(
+            target=ChainSealer(_database_url(settings)).run_forever, args=(stop,), name="sealer"
+        )
+        sealer.start()
     try:
         with Projector(_database_url(settings), chosen) as projector:
             log.info("projector.started", projections=[p.name for p in chosen])
             projector.run_forever(stop)
     finally:
+        stop.set()
+        if sealer is not None:
+            sealer.join()
         if starter is not None:
             starter.close()
         if admin is not None:

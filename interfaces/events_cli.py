@@ -7,6 +7,7 @@ more than one chunk of events into memory.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import select
@@ -19,6 +20,8 @@ import psycopg
 from psycopg.rows import dict_row
 
 from projections.audit import list_events, stream_events, verify_chain
+from projections.chain import seal
+from projections.horizon import Horizon
 
 CSV_COLUMNS = (
     "position",
@@ -110,17 +113,19 @@ def tail(
             row = conn.execute("SELECT coalesce(max(position), 0) AS head FROM events").fetchone()
             after = int(row["head"]) if row else 0
         conn.execute("LISTEN events")
+        horizon = Horizon()
         while not stop.is_set():
-            while True:
+            # Only up to the safe head: a later position may commit before an earlier one, and
+            # printing past it could pass over the earlier one for good (projections/horizon.py).
+            safe = horizon.observe(conn)
+            while after < safe:
                 page = list_events(conn, org, after=after, limit=200, **filters)
-                write_events(page.items, out, "ndjson")
-                if page.items:
-                    after = int(page.items[-1]["position"])
-                if page.next_cursor is None:
+                items = [item for item in page.items if int(item["position"]) <= safe]
+                write_events(items, out, "ndjson")
+                after = int(items[-1]["position"]) if items else after
+                if page.next_cursor is None or len(items) < len(page.items):
                     break
-            # Resume strictly after the last event printed: the (org_id, position) index keeps
-            # the re-scan cheap, and no event that commits meanwhile can be passed over.
-            select.select([conn.fileno()], [], [], 1.0)
+            select.select([conn.fileno()], [], [], 1.0 if horizon.settled else 0.005)
             for _ in conn.notifies(timeout=0):
                 pass
 
@@ -132,12 +137,17 @@ def verify(database_url: str, out: TextIO, anchor: str | None) -> bool:
         if not position.isdigit() or not digest:
             raise ValueError("--anchor takes HEAD:HASH from an earlier verification")
         pair = (int(position), digest)
-    with psycopg.connect(database_url) as conn:
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        # Cover everything recorded so far: the projector's sealer normally has, but it may not
+        # be running. A role that may only read (an auditor's) verifies what is sealed.
+        with contextlib.suppress(psycopg.errors.InsufficientPrivilege):
+            seal(conn)
         report = verify_chain(conn, anchor=pair)
     if report.ok:
         out.write(
             f"intact: {report.checked} events checked up to position {report.head}"
             + (f"; anchor for next time: {report.head}:{report.head_hash}" if report.head else "")
+            + (f"; {report.unsealed} newer events not yet sealed" if report.unsealed else "")
             + "\n"
         )
     else:

@@ -30,7 +30,9 @@ from psycopg import Connection
 
 from projections import tracking
 from projections.base import Projection
-from projections.events import RecordedEvent, read_events, window_end
+from projections.events import RecordedEvent, read_events
+from projections.horizon import safe_head
+from projections.prefetch import EventReader
 
 log = structlog.get_logger(__name__)
 
@@ -73,6 +75,7 @@ def project_next_batch(
     known_head: int | None = None,
     exclusions: Exclusions | None = None,
     skip_locked: bool = False,
+    read: EventReader = read_events,
 ) -> BatchResult:
     """Apply the next batch of `projection` and commit it with its position.
 
@@ -81,12 +84,13 @@ def project_next_batch(
 
     Args:
         until: never move past this position (a reset builds up to a position and stops).
-        known_head: a position already seen committed. Windows below it are computed rather
-            than found by an index scan (positions commit in order, so every event up to it
-            is visible); rebuilds over millions of events save a query per batch.
+        known_head: a safe head the caller observed (projections/horizon.py): read no further.
+            None: find the safe head now, waiting briefly for appends in flight.
         exclusions: events to leave out; default: those an admin skipped for this projection.
         skip_locked: when another transaction holds the tracking row (a rebuild's swap, a
             reset), return at once with ``paused`` instead of waiting for it.
+        read: how the window's events are read: `read_events`, or a `Prefetcher`'s `read`
+            (projections/prefetch.py), which returns the same events, often read ahead.
     """
     with conn.transaction():
         if skip_locked:
@@ -100,7 +104,7 @@ def project_next_batch(
         upto = _window(conn, position, scan_size, until, known_head)
         if upto is None:
             return BatchResult(applied=0, position=position, advanced=False)
-        events = read_events(
+        events = read(
             conn, after=position, upto=upto, event_types=projection.event_types, limit=batch_size
         )
         if len(events) == batch_size:
@@ -122,15 +126,17 @@ def _window(
     until: int | None,
     known_head: int | None,
 ) -> int | None:
-    """The window's last position, or None when there is nothing (allowed) after `position`."""
+    """The window's last position, or None when there is nothing (allowed) after `position`.
+
+    At most `scan_size` positions, and never past the safe head: below it every event that will
+    ever exist is visible, so the window is the same whenever it is read.
+    """
     if until is not None and position >= until:
         return None
-    if known_head is not None and position < known_head:
-        upto: int | None = min(position + scan_size, known_head)
-    else:
-        upto = window_end(conn, position, scan_size)
-    if upto is None:
+    safe = known_head if known_head is not None else safe_head(conn)
+    if safe is None or position >= safe:
         return None
+    upto = min(position + scan_size, safe)
     return upto if until is None else min(upto, until)
 
 
@@ -254,8 +260,10 @@ class Stepper:
         exclusions: Exclusions | None = None,
         skip_locked: bool = False,
         before_commit: BeforeCommit | None = None,
+        read: EventReader = read_events,
     ) -> None:
         self.projection = projection
+        self._read = read
         self._batch_size = batch_size
         self._scan_size = scan_size
         self._policy = policy
@@ -287,6 +295,7 @@ class Stepper:
                 known_head=known_head,
                 exclusions=self._exclusions,
                 skip_locked=self._skip_locked,
+                read=self._read,
             )
         except psycopg.OperationalError:
             raise

@@ -5,11 +5,10 @@ and, within it, only the event types it handles (filtered in SQL). It then advan
 of the window even if nothing in it was relevant, so a long run of other aggregates' events
 costs one cheap index scan per window instead of stalling the projection.
 
-This is only correct because writers append under an EXCLUSIVE lock on ``events``, so positions
-commit in order: once a position is visible, every lower position that will ever exist is
-visible too. The window's end is read first (one statement), and the events of the window are
-read after it (a second statement, a newer snapshot): both see the same committed prefix up to
-that end, whatever commits in between.
+Appends take no table lock (migration 0009): a lower position may commit after a higher one.
+So every read here is bounded above by a *safe head* the caller found (projections/horizon.py):
+at or below it, every event that will ever exist is already visible, and a window that ends
+there sees the same events whenever it is read.
 """
 
 from __future__ import annotations
@@ -27,12 +26,9 @@ from psycopg.types.json import set_json_loads
 
 EVENTS_CHANNEL = "events"
 
-_WINDOW_END = (
-    "SELECT max(position) FROM"
-    " (SELECT position FROM events WHERE position > %s ORDER BY position LIMIT %s) AS w"
-)
 _TYPES_AFTER = (
-    "SELECT position, event_type FROM events WHERE position > %s ORDER BY position LIMIT %s"
+    "SELECT position, event_type FROM events WHERE position > %s AND position <= %s"
+    " ORDER BY position LIMIT %s"
 )
 _READ = (
     "SELECT position, originator_id, originator_version, aggregate_type, event_type,"
@@ -64,15 +60,11 @@ class RecordedEvent(NamedTuple):
     occurred_at: datetime
 
 
-def window_end(conn: Connection[Any], after: int, scan_size: int) -> int | None:
-    """The last position among the next `scan_size` events after `after`; None if none."""
-    row = conn.execute(_WINDOW_END, (after, scan_size), prepare=True).fetchone()
-    return None if row is None else row[0]
-
-
-def types_after(conn: Connection[Any], after: int, limit: int) -> list[tuple[int, str]]:
-    """(position, event_type) of the next `limit` events after `after`, in position order."""
-    rows = conn.execute(_TYPES_AFTER, (after, limit), prepare=True).fetchall()
+def types_after(
+    conn: Connection[Any], after: int, limit: int, safe: int
+) -> list[tuple[int, str]]:
+    """(position, event_type) of the next `limit` events in (after, safe], in position order."""
+    rows = conn.execute(_TYPES_AFTER, (after, safe, limit), prepare=True).fetchall()
     return [(int(row[0]), str(row[1])) for row in rows]
 
 

@@ -41,7 +41,9 @@ from projections.batch import (
     project_next_batch,
 )
 from projections.errors import LockNotAcquiredError
-from projections.events import EVENTS_CHANNEL, types_after, use_fast_json
+from projections.events import EVENTS_CHANNEL, read_events, types_after, use_fast_json
+from projections.horizon import Horizon
+from projections.prefetch import EventReader, Prefetcher
 
 log = structlog.get_logger(__name__)
 
@@ -50,6 +52,8 @@ _WAIT_SLICE = 0.25
 # Most events a round looks at to decide which projections have work; beyond it every
 # projection runs its batch (catching up, where skipping would save nothing).
 _PLAN_LIMIT = 500
+# Seconds between looks at the store while appends seen in flight have not yet ended.
+_UNSETTLED_POLL = 0.002
 # A projection with nothing of its own to apply still commits its position this often, so its
 # tracking row (and the lag that status shows) never falls far behind the head.
 _ADVANCE_IDLE_EVERY = 1.0
@@ -68,6 +72,9 @@ class Projector:
         park_after: tries of one failing event before `run_forever` parks it and moves on;
             None retries it forever instead (`run_until_caught_up` never parks: it raises).
         before_commit: test hook called inside each batch's transaction just before commit.
+        prefetch: read each projection's next batch of events on a second connection while
+            the current one is applied (projections/prefetch.py); False reads every batch in
+            its own transaction only (one connection, as benches compare).
     """
 
     def __init__(
@@ -83,6 +90,7 @@ class Projector:
         park_after: int | None = 5,
         before_commit: BeforeCommit | None = None,
         application_name: str = "bytedash-projector",
+        prefetch: bool = True,
     ) -> None:
         names = [projection.name for projection in projections]
         if not names:
@@ -102,6 +110,10 @@ class Projector:
         self._backoff_first, self._backoff_longest = retry_backoff
         self._before_commit = before_commit
         self._policy = PoisonPolicy(attempts=park_after, backoff=retry_backoff)
+        # Reads the next batch's events while this one is applied (projections/prefetch.py).
+        self._prefetch = Prefetcher(database_url, application_name=application_name + "-prefetch")
+        read = self._prefetch.read if prefetch else read_events
+        self._read: EventReader = read
         self._steppers = {
             projection.name: Stepper(
                 projection,
@@ -110,6 +122,7 @@ class Projector:
                 policy=self._policy,
                 skip_locked=True,
                 before_commit=before_commit,
+                read=read,
             )
             for projection in self._projections
         }
@@ -121,6 +134,7 @@ class Projector:
         self._retry_at: dict[str, float] = {}
         # Each projection's position after its last batch here, and when that batch ran.
         self._known: dict[str, tuple[int, float]] = {}
+        self._horizon = Horizon()
 
     @property
     def projections(self) -> tuple[Projection, ...]:
@@ -179,6 +193,7 @@ class Projector:
     def close(self) -> None:
         """Release every lock (by closing the connection) so another instance can take over."""
         self._drop_connection()
+        self._prefetch.close()
 
     def __enter__(self) -> Projector:
         return self
@@ -191,10 +206,10 @@ class Projector:
     def _round(self, stop: threading.Event) -> None:
         conn = self._connect(listen=True)
         self._take_free_locks(conn)
-        new_events = self._plan(conn)
-        # Every position up to the newest the plan saw has committed (positions commit in
-        # order), so batches need not look for the end of their window themselves.
-        known_head = new_events[-1][0] if new_events else None
+        # One observation per round: every batch of the round reads up to this safe head, and
+        # none needs to look for it itself (projections/horizon.py).
+        known_head = self._horizon.observe(conn)
+        new_events = self._plan(conn, known_head)
         busy = False
         for projection in self._projections:
             if stop.is_set():
@@ -217,22 +232,27 @@ class Projector:
                 self._retry_at[name] = monotonic() + step.retry_in
             busy = busy or step.advanced or (step.error is not None and step.retry_in == 0)
         if not busy:
-            self._wait_for_notify(conn, self._idle_timeout(), stop)
+            timeout = self._idle_timeout()
+            if not self._horizon.settled:
+                # Appends were in flight at the observation: their commit NOTIFYs can arrive
+                # before they release their mark, so look again soon rather than wait for one.
+                timeout = min(timeout, _UNSETTLED_POLL)
+            self._wait_for_notify(conn, timeout, stop)
 
-    def _plan(self, conn: Connection[Any]) -> list[tuple[int, str]] | None:
+    def _plan(self, conn: Connection[Any], safe: int) -> list[tuple[int, str]] | None:
         """The types of the events after the lowest position known here, or None (run all).
 
         Following the store, most commits concern a few projections only (a task's events mean
         nothing to the definitions); one query per round saves the others a transaction each,
-        and saves every projection the empty batch of the round after a busy one. Positions
-        commit in order (the append's table lock), so what this reads is what each batch would.
+        and saves every projection the empty batch of the round after a busy one. It reads up
+        to the round's safe head, as each batch will, so it sees what each batch would.
         """
         if any(p.name in self._held and p.name not in self._known for p in self._projections):
             return None
         held = [self._known[name][0] for name in self._held if name in self._known]
         if not held:
             return None
-        new_events = types_after(conn, min(held), _PLAN_LIMIT)
+        new_events = types_after(conn, min(held), _PLAN_LIMIT, safe)
         return None if len(new_events) >= _PLAN_LIMIT else new_events
 
     def _nothing_to_do(self, projection: Projection, new_events: list[tuple[int, str]]) -> bool:
@@ -333,6 +353,7 @@ class Projector:
                 batch_size=self._batch_size,
                 scan_size=self._scan_size,
                 before_commit=self._before_commit,
+                read=self._read,
             )
         except Exception as exc:
             self._on_failure(conn, projection, exc)

@@ -1,26 +1,32 @@
 """The eventsourcing library's Postgres application recorder, writing our ``events`` table.
 
-We keep the library's guarantees (EXCLUSIVE table lock so positions commit in order, NOTIFY to
-wake followers, IntegrityError on a version conflict) and change the row it writes: metadata goes
-into indexed columns, the event itself into a ``jsonb`` column that SQL can read, and each event
-gets an ``event_id`` derived from its command so that a retried command collides with its own
-earlier events instead of appending copies. An append is one statement, ``events_append(...)``
-(migration 0008), in autocommit mode: the lock is held only while the server inserts, never
-across the client's round trips (the library's pipelined transaction held it while a busy
-worker process waited for the GIL, and every other writer queued behind it).
-The table itself is created by ``migrations/``, not by the library.
+We keep the library's guarantees (followers never pass over an event that commits late, NOTIFY
+to wake them, IntegrityError on a version conflict, retries on a dropped connection) and change
+the row it writes: metadata goes into indexed columns, the event itself into a ``jsonb`` column
+that SQL can read, and each event gets an ``event_id`` derived from its command so that a
+retried command collides with its own earlier events instead of appending copies.
+
+An append is one statement, ``events_append(...)``, in autocommit mode: one round trip, and no
+lock on the table (migration 0009). The library serialises writers with an EXCLUSIVE table lock
+so that positions commit in order; we let them commit in any order and make readers stop at the
+*safe head* instead (``events_safe_head()``, projections/horizon.py): a position below which
+nothing can still commit. ``select_notifications`` and ``max_notification_id`` read only up to
+it, so the library's followers keep their guarantee. The table itself is created by
+``migrations/``, not by the library.
 """
 
 from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar, cast
 from uuid import UUID
 
 from eventsourcing.persistence import Notification, ProgrammingError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from eventsourcing.utils import retry
+from psycopg import InterfaceError, OperationalError
 from psycopg.sql import SQL
 
 from application.metadata import EventMetadata
@@ -43,7 +49,18 @@ _SELECT_NOTIFICATIONS = SQL(
     " FROM events WHERE position > %s AND position <= %s AND (%s OR topic = ANY(%s))"
     " ORDER BY position LIMIT %s"
 )
+# How long a one-off read waits for appends in flight below the last drawn position.
+SAFE_HEAD_WAIT = "5 seconds"
+_SAFE_HEAD = SQL("SELECT events_safe_head(%s::interval) AS head")
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _retried(func: _F) -> _F:
+    """The library's own retry of recorder methods on a dropped connection (same exceptions,
+    attempts and wait as eventsourcing.postgres), kept typed for mypy."""
+    decorate = retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    return cast(_F, decorate(func))
 
 
 def names_from_topic(topic: str) -> tuple[str, str]:
@@ -62,11 +79,11 @@ class EventsRecorder(PostgresApplicationRecorder):
         super().__init__(datastore, events_table_name="events")
         self.channel_name = EVENTS_CHANNEL
         self.select_events_statement = _SELECT_EVENTS.format()
-        self.max_notification_id_statement = SQL("SELECT MAX(position) FROM events").format()
 
     def create_table(self) -> None:
         """Tables belong to ``migrations/``; the library must not create its own."""
 
+    @_retried
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
@@ -120,6 +137,7 @@ class EventsRecorder(PostgresApplicationRecorder):
             )
             return [int(row["notification_id"]) for row in curs.fetchall()]
 
+    @_retried
     def select_notifications(
         self,
         start: int | None,
@@ -130,8 +148,11 @@ class EventsRecorder(PostgresApplicationRecorder):
         inclusive_of_start: bool = True,
     ) -> Sequence[Notification]:
         after = 0 if start is None else (start - 1 if inclusive_of_start else start)
-        upto = stop if stop is not None else 2**63 - 1
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            head = self._safe_head(curs)
+            if head is None:
+                return []
+            upto = head if stop is None else min(stop, head)
             curs.execute(
                 _SELECT_NOTIFICATIONS,
                 (after, upto, not topics, list(topics), limit),
@@ -148,6 +169,24 @@ class EventsRecorder(PostgresApplicationRecorder):
                 for row in curs.fetchall()
             ]
 
+    @_retried
+    def max_notification_id(self) -> int | None:
+        """The safe head: the last position a follower may read without missing a late commit.
+
+        None for an empty store (as the library answers), and while an append stays in flight
+        for longer than ``SAFE_HEAD_WAIT`` (a transaction held open around an insert).
+        """
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            head = self._safe_head(curs)
+        return head or None
+
+    @staticmethod
+    def _safe_head(curs: Any) -> int | None:
+        curs.execute(_SAFE_HEAD, (SAFE_HEAD_WAIT,), prepare=True)
+        row = curs.fetchone()
+        return None if row is None or row["head"] is None else int(row["head"])
+
+    @_retried
     def command_outcome(self, command_id: str) -> UUID | None:
         """The aggregate that a command already wrote to, if it ran before."""
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
@@ -159,6 +198,7 @@ class EventsRecorder(PostgresApplicationRecorder):
             row = curs.fetchone()
         return None if row is None else UUID(str(row["originator_id"]))
 
+    @_retried
     def command_position(self, command_id: str) -> int | None:
         """The position of the last event a command appended (for read-your-writes waits)."""
         with self.datastore.get_connection() as conn, conn.cursor() as curs:

@@ -21,6 +21,7 @@ from projections import tracking
 from projections.admin.common import error_text, store_head
 from projections.admin.progress import ProgressCallback, ProgressMeter, ProgressUpdate
 from projections.batch import Stepper
+from projections.horizon import safe_head
 
 log = structlog.get_logger(__name__)
 
@@ -40,7 +41,8 @@ class Builder:
 
     `total` is where progress is measured against: the head when the build started (followed
     upwards as the store grows, unless `follow_head` is off for a build bounded by `until`).
-    It is also a position known to be committed, which lets batches below it skip a query.
+    Batches read no further than it, once the safe head has reached it (projections/horizon.py:
+    appends in flight below it have ended), so no batch of a build can pass over a late commit.
     After `max_failures` failed steps in a row (with nothing parked between), the last error is
     raised: an error that is no event's fault (see `may_be_poison`) would otherwise be retried
     for ever, and a rebuild or verify is better failed (and resumable) than silently stuck.
@@ -72,6 +74,7 @@ class Builder:
         self._record_every = record_every
         self._recorded_at = 0.0
         self._meter = ProgressMeter()
+        self._safe = 0
 
     @property
     def total(self) -> int:
@@ -84,7 +87,7 @@ class Builder:
             if self._stop is not None and self._stop.is_set():
                 self.report(force=True)
                 return False
-            step = self._stepper.step(self._conn, known_head=self._total)
+            step = self._stepper.step(self._conn, known_head=self._readable())
             if step.parked is not None:
                 self.tally.parked += 1
                 self.tally.position = step.parked.position
@@ -108,6 +111,23 @@ class Builder:
             if self._follow_head and self.tally.position >= self._total:
                 self._total = max(self._total, store_head(self._conn))
             self.report()
+
+    def _readable(self) -> int:
+        """How far batches may read: `total`, once the safe head is known to have reached it.
+
+        The safe head is looked up only when `total` has grown past the last one found (the last
+        position drawn is never below the highest visible one, so one lookup covers `total`).
+        """
+        while self._safe < self._total:
+            found = safe_head(self._conn)
+            if found is not None:
+                self._safe = found
+                break
+            log.info("build_waiting_for_append", projection=self._stepper.projection.name)
+            if self._stop is not None and self._stop.is_set():
+                break
+            self._wait(0.05)
+        return min(self._safe, self._total)
 
     def report(self, *, force: bool = False) -> None:
         update = self._meter.update(self.tally.position, self._total)

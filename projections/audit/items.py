@@ -20,7 +20,9 @@ from uuid import UUID
 ITEM_COLUMNS = (
     "position, event_id, aggregate_type, originator_id, originator_version, event_type,"
     " occurred_at, recorded_at, data, org_id, actor, source, workflow_id, workflow_run_id,"
-    " workflow_type, activity_id, correlation_id, causation_id, command_id, hash"
+    " workflow_type, activity_id, correlation_id, causation_id, command_id,"
+    # The event's link in the chain (migration 0009), null until the sealer reaches it.
+    " (SELECT c.hash FROM event_chain c WHERE c.position = events.position) AS hash"
 )
 
 METADATA_FIELDS = (

@@ -200,5 +200,7 @@ def verify_store_route(caller: AdminViewer, db: Db) -> JSONResponse:
         "first_broken_position": report.first_broken_position,
         "reason": report.reason,
         "head_hash": report.head_hash,
+        "unsealed": report.unsealed,
+        "seal_lag_seconds": report.seal_lag_seconds,
     }
     return JSONResponse(body, status_code=200)

@@ -15,7 +15,9 @@ from projections.audit import list_events
 from tests.integration.audit.support import Story, onboarding
 
 Conn = psycopg.Connection[Any]
-DENIED = psycopg.errors.InsufficientPrivilege
+# Refused for want of a right, or (writes through audit.events, which joins the chain since
+# migration 0009) because the view is not updatable at all.
+DENIED = (psycopg.errors.InsufficientPrivilege, psycopg.errors.ObjectNotInPrerequisiteState)
 
 
 @pytest.fixture

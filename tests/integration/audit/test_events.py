@@ -17,6 +17,7 @@ from application.bundle import Services
 from application.services import ContactDraft
 from domain.contact import Contact
 from projections.audit import list_events, stream_events
+from projections.chain import seal
 from projections.errors import InvalidCursorError
 from projections.queries.pagination import MAX_LIMIT
 from tests.integration.audit.support import MONDAY, Clock, Story, ctx, onboarding
@@ -52,6 +53,7 @@ def test_an_item_has_the_contracts_shape(services: Services, conn: Conn) -> None
         ctx(correlation_id="req-9"), ContactDraft(first_name="Ada")
     )
 
+    seal(conn)
     (item,) = list_events(conn, "org_a").items
 
     assert set(item) == {
