@@ -168,7 +168,6 @@ class EventLog:
 def append(database_url: str, events: Sequence[NewEvent]) -> list[int]:
     """Append `events` in one transaction, the way the real writer does; return positions."""
     with psycopg.connect(database_url) as conn, conn.transaction():
-        conn.execute("LOCK TABLE events IN EXCLUSIVE MODE")
         conn.execute("NOTIFY events")
         command_id = str(uuid.uuid4())
         rows = conn.execute(
@@ -195,7 +194,6 @@ def append(database_url: str, events: Sequence[NewEvent]) -> list[int]:
 def append_unknown(database_url: str, count: int, *, org_id: str = "org_a") -> None:
     """`count` events of a type no projection handles, in one append (generate_series)."""
     with psycopg.connect(database_url) as conn, conn.transaction():
-        conn.execute("LOCK TABLE events IN EXCLUSIVE MODE")
         conn.execute("NOTIFY events")
         conn.execute(
             "INSERT INTO events (event_id, originator_id, originator_version, aggregate_type,"
