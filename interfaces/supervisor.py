@@ -118,7 +118,8 @@ class StopSignals:
 class Supervisor:
     """Runs ``specs`` (started in list order) with ``env`` until ``signals.stop`` is set or a
     child crash-loops; then stops them by stage. ``announce`` is called once, the first time
-    ``ready`` answers True."""
+    ``ready`` answers True; ``stopping`` once, when the stop begins (so the person who pressed
+    Ctrl-C sees it taken, and how to hurry it)."""
 
     def __init__(
         self,
@@ -128,6 +129,7 @@ class Supervisor:
         *,
         ready: Callable[[], bool] = lambda: True,
         announce: Callable[[], None] = lambda: None,
+        stopping: Callable[[], None] = lambda: None,
         policy: RestartPolicy | None = None,
         poll: float = 0.2,
     ) -> None:
@@ -136,6 +138,7 @@ class Supervisor:
         self._signals = signals
         self._ready = ready
         self._announce = announce
+        self._stopping = stopping
         self._policy = policy or RestartPolicy()
         self._poll = poll
 
@@ -212,6 +215,8 @@ class Supervisor:
             child.restart_at = now + delay
 
     def _stop_all(self) -> None:
+        with contextlib.suppress(Exception):  # a failing message must not stop the stop
+            self._stopping()
         for stage in sorted({child.spec.stop_stage for child in self._children}):
             running = [
                 child

@@ -16,17 +16,30 @@ import sys
 import urllib.request
 from pathlib import Path
 
-from interfaces.embedded import DataDirLock, EmbeddedPostgres, EmbeddedTemporal, port_is_free
+from interfaces.embedded import (
+    DataDirLock,
+    EmbeddedPostgres,
+    EmbeddedStartError,
+    EmbeddedTemporal,
+    port_is_free,
+)
 from interfaces.settings import Settings
 from interfaces.supervisor import ChildSpec, StackError, StopSignals, Supervisor
 from migrations import apply_migrations
 
+# How long each stage may take to stop before it is killed with its process group. Together
+# with Temporal's and Postgres' own stop they bound how long one Ctrl-C can take (about 45 s
+# at worst, 2-5 s usually); a second Ctrl-C kills whatever is still stopping at once.
 # The worker's graceful_shutdown_timeout is 10 s: its in-flight activities get that, plus the
-# time to close its pool, before it is killed.
-WORKER_STOP_TIMEOUT = 30.0
-PROJECTOR_STOP_TIMEOUT = 30.0
-# Above the API's own graceful-shutdown timeout (cli.API_GRACEFUL_SHUTDOWN).
-API_STOP_TIMEOUT = 20.0
+# time to close its pool. A worker whose shutdown hangs (a workflow task holding a local
+# activity that keeps retrying does) is killed: Temporal retries what it was doing elsewhere.
+WORKER_STOP_TIMEOUT = 15.0
+# The projector's current batch commits or rolls back with its position: killed, it loses
+# nothing (it resumes from the committed position), so it needs no long grace either.
+PROJECTOR_STOP_TIMEOUT = 10.0
+# Above the API's own graceful-shutdown timeout (cli.API_GRACEFUL_SHUTDOWN) and its pool's close.
+API_STOP_TIMEOUT = 10.0
+TEMPORAL_STOP_TIMEOUT = 10.0
 
 
 def default_workers() -> int:
@@ -71,57 +84,102 @@ def _answers_ready(base: str) -> bool:
 
 
 def run_up(settings: Settings, *, workers: int = 1, api_workers: int = 1) -> int:
+    """Run the stack until SIGINT or SIGTERM (either one: a terminal's Ctrl-C, a service
+    manager's stop), then stop all of it; a second signal stops it at once.
+
+    The signals are caught for the whole run, start-up included: a SIGTERM that arrived while
+    Temporal was starting used to end this process on the spot, leaving the embedded servers
+    running with nobody to stop them."""
     data_dir = Path(settings.data_dir).resolve()
     host, port = settings.api_host, settings.api_port
-    with DataDirLock(data_dir):
+    with StopSignals() as signals, DataDirLock(data_dir):
         if not port_is_free(port, host):
             raise StackError(
                 f"port {port} on {host} is in use; stop what listens there or set API_PORT"
             )
         postgres = EmbeddedPostgres(data_dir) if not settings.database_url else None
         temporal = EmbeddedTemporal(data_dir) if not settings.temporal_address else None
+        supervised = False
         try:
             database_url = settings.database_url or ""
             if postgres is not None:
                 _say(f"Postgres   embedded, data in {postgres.pgdata}")
                 database_url = postgres.start()
             temporal_address = settings.temporal_address or ""
-            if temporal is not None:
+            if temporal is not None and not signals.stop.is_set():
                 _say(f"Temporal   embedded dev server, data in {temporal.db_file}")
-                temporal_address = temporal.start()
-                _say(f"Temporal UI {temporal.ui_url}")
-            applied = apply_migrations(database_url)
-            _say(f"Migrations {len(applied)} applied")
-            env = {
-                **os.environ,
-                "DATABASE_URL": database_url,
-                "TEMPORAL_ADDRESS": temporal_address,
-            }
-            base = f"http://{host}:{port}"
-            local = f"http://{_loopback(host)}:{port}"
-            with StopSignals() as signals:
-                supervisor: Supervisor
-
-                def announce() -> None:
-                    pids = ", ".join(f"{name} {pid}" for name, pid in supervisor.pids().items())
-                    _say(f"Processes  {pids}")
-                    _say(f"API        {base}/api/v1")
-                    _say(f"API docs   {base}/docs")
-                    _say("Ready. Ctrl-C stops everything.")
-
-                supervisor = Supervisor(
-                    children(workers, api_workers),
-                    env,
+                try:
+                    temporal_address = temporal.start(stop=signals.stop)
+                except EmbeddedStartError:
+                    if not signals.stop.is_set():
+                        raise
+                else:
+                    _say(f"Temporal UI {temporal.ui_url}")
+            if not signals.stop.is_set():
+                applied = apply_migrations(database_url)
+                _say(f"Migrations {len(applied)} applied")
+            if not signals.stop.is_set():
+                supervised = True
+                _supervise(
                     signals,
-                    ready=lambda: _answers_ready(local),
-                    announce=announce,
+                    workers,
+                    api_workers,
+                    env={
+                        **os.environ,
+                        "DATABASE_URL": database_url,
+                        "TEMPORAL_ADDRESS": temporal_address,
+                    },
+                    base=f"http://{host}:{port}",
+                    local=f"http://{_loopback(host)}:{port}",
                 )
-                supervisor.run()
         finally:
-            with StopSignals():  # a second Ctrl-C must not cut Postgres' shutdown short
-                if temporal is not None:
-                    temporal.stop()
-                if postgres is not None:
-                    postgres.stop()
+            if signals.stop.is_set() and not signals.hurry.is_set() and not supervised:
+                # A stop during start-up, before any child ran (else the supervisor said it).
+                _say("Stopping   Temporal and Postgres (Ctrl-C again to stop at once)")
+            if temporal is not None:
+                temporal.stop(TEMPORAL_STOP_TIMEOUT, hurry=signals.hurry)
+            if postgres is not None:
+                postgres.stop(hurry=signals.hurry)
     _say("Stopped.")
     return 0
+
+
+def _supervise(
+    signals: StopSignals,
+    workers: int,
+    api_workers: int,
+    *,
+    env: dict[str, str],
+    base: str,
+    local: str,
+) -> None:
+    supervisor: Supervisor
+
+    def announce() -> None:
+        pids = ", ".join(f"{name} {pid}" for name, pid in supervisor.pids().items())
+        _say(f"Processes  {pids}")
+        _say(f"API        {base}/api/v1")
+        _say(f"API docs   {base}/docs")
+        _say("Ready. Ctrl-C stops everything.")
+
+    def stopping() -> None:
+        if not signals.hurry.is_set():
+            _say(
+                f"Stopping   the API, worker(s) and projector, then Temporal and Postgres "
+                f"(at most {_stop_bound():.0f} s; Ctrl-C again to stop at once)"
+            )
+
+    supervisor = Supervisor(
+        children(workers, api_workers),
+        env,
+        signals,
+        ready=lambda: _answers_ready(local),
+        announce=announce,
+        stopping=stopping,
+    )
+    supervisor.run()
+
+
+def _stop_bound() -> float:
+    """The longest one Ctrl-C can take, besides Postgres' own checkpoint."""
+    return API_STOP_TIMEOUT + WORKER_STOP_TIMEOUT + PROJECTOR_STOP_TIMEOUT + TEMPORAL_STOP_TIMEOUT

@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -321,3 +323,152 @@ def test_up_refuses_a_worker_count_below_one(data_dir: Path) -> None:
     assert done.returncode == 2
     assert "--workers: 0 is not between 1 and 64" in done.stderr
     assert not data_dir.exists()
+
+
+# -- stopping whatever workflows are doing ---------------------------------------------------
+
+
+class _Unanswering:
+    """A local HTTP server that takes requests and never answers them (until closed): an
+    `http_request` step calling it keeps its activity running for minutes."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/slow"
+        self.requests = 0
+        self._held: list[socket.socket] = []
+        self._closed = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while not self._closed.is_set():
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            self._held.append(conn)
+            self.requests += 1
+
+    def close(self) -> None:
+        self._closed.set()
+        self.listener.close()
+        for conn in self._held:
+            conn.close()
+
+
+HANGING_FLOW: dict[str, Any] = {
+    "name": "Call a server that never answers",
+    "steps": [
+        {"id": "start", "type": "trigger", "name": "Start", "config": {"type": "manual"}},
+        {
+            "id": "call",
+            "type": "http_request",
+            "name": "Call",
+            "config": {"method": "GET", "url": "", "timeout_seconds": 300, "retries": 10},
+        },
+    ],
+}
+
+
+def _hang_an_execution(base: str, headers: dict[str, str], server: _Unanswering) -> None:
+    """An execution whose activity is in flight (and would be for minutes) when we stop."""
+    flow = json.loads(json.dumps(HANGING_FLOW))
+    flow["steps"][1]["config"]["url"] = server.url
+    created = httpx.post(
+        f"{base}/api/v1/definitions?wait=true", json=flow, headers=headers, timeout=30
+    )
+    assert created.status_code == 201, created.text
+    definition = created.json()["id"]
+    activated = httpx.post(
+        f"{base}/api/v1/definitions/{definition}/activate?wait=true", headers=headers, timeout=30
+    )
+    assert activated.status_code == 200, activated.text
+    started = httpx.post(
+        f"{base}/api/v1/executions", json={"definition_id": definition}, headers=headers, timeout=30
+    )
+    assert started.status_code == 202, started.text
+    _until(lambda: server.requests >= 1)
+
+
+@pytest.fixture
+def unanswering() -> Iterator[_Unanswering]:
+    server = _Unanswering()
+    yield server
+    server.close()
+
+
+def test_one_ctrl_c_stops_everything_in_bounded_time_while_an_activity_hangs(
+    data_dir: Path, unanswering: _Unanswering
+) -> None:
+    port = free_port(18500)
+    base = f"http://127.0.0.1:{port}"
+    process = _start(data_dir, port)
+    try:
+        _wait_ready(process, base)
+        _hang_an_execution(base, {"Authorization": f"Bearer {_token(data_dir, port)}"}, unanswering)
+        stack = _everything(process, data_dir)
+        began = time.monotonic()
+        output = _stop(process, timeout=90)
+        took = time.monotonic() - began
+    finally:
+        if process.poll() is None:
+            process.kill()
+    # The worker cannot finish its activity: it is killed after its 15 s stop timeout, the
+    # rest stops as usual (1-2 s each), not after the five minutes the activity could take.
+    assert took < 30, output
+    assert "Ctrl-C again to stop at once" in output
+    assert _gone(stack) == []
+
+
+def test_a_second_signal_stops_at_once_and_sigterm_stops_everything_too(
+    data_dir: Path, unanswering: _Unanswering
+) -> None:
+    port = free_port(18600)
+    base = f"http://127.0.0.1:{port}"
+    process = _start(data_dir, port)
+    try:
+        _wait_ready(process, base)
+        _hang_an_execution(base, {"Authorization": f"Bearer {_token(data_dir, port)}"}, unanswering)
+        stack = _everything(process, data_dir)
+        roles = _roles(process)
+        (temporal,) = roles["temporal"]
+        # A service manager's stop, then an impatient Ctrl-C once the API is gone.
+        process.send_signal(signal.SIGTERM)
+        _until(lambda: _gone(roles["api"]) == [], timeout=15)
+        began = time.monotonic()
+        process.send_signal(signal.SIGINT)
+        process.wait(30)
+        took = time.monotonic() - began
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0, _output(process)
+    # Not the worker's 15 s of grace: killed on the spot, and Temporal and Postgres with it.
+    assert took < 8, _output(process)
+    assert _gone([temporal]) == []
+    assert _gone(stack) == []
+    killed = {entry["child"]: entry["reason"] for entry in _logged(process, "child.killed")}
+    assert killed["worker"] == "second signal"
+    assert set(killed.values()) == {"second signal"}
+
+
+def test_sigterm_during_start_up_leaves_no_server_running(data_dir: Path) -> None:
+    port = free_port(18700)
+    process = _start(data_dir, port)
+    try:
+        # Temporal is starting (or just started): its pid file is written as it is launched.
+        _until(lambda: (data_dir / "temporal.pid").exists(), timeout=120)
+        temporal = psutil.Process(int((data_dir / "temporal.pid").read_text()))
+        postmaster_pid = int((data_dir / "postgres" / "postmaster.pid").read_text().split()[0])
+        postgres = psutil.Process(postmaster_pid)
+        process.send_signal(signal.SIGTERM)
+        process.wait(60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0, _output(process)
+    assert "Stopped." in _output(process)
+    assert _gone([temporal, postgres]) == []
+    assert not _logged(process, "child.started")  # nothing ran after the stop was asked
