@@ -47,9 +47,13 @@ def projection_status(conn: Connection[Any], name: str | None = None) -> list[di
     ``lag_seconds`` (age of the oldest of them; 0 when caught up), ``status``, ``last_error``,
     ``last_error_at``, ``error_count``, ``updated_at``, plus:
 
-    * ``state``: the projector's own state, ``running`` or ``error`` (failing right now);
-    * ``status``: ``error`` when failing, else ``rebuilding`` while a rebuild process works on
-      it, else ``parked`` when events are parked and waiting for an admin, else ``state``;
+    * ``state``: the projector's own state as it last recorded it, ``running`` or ``error``;
+    * ``held``: whether a live projector process holds the projection right now (its advisory
+      lock, seen in ``pg_locks``: a process that died, even by SIGKILL, holds nothing);
+    * ``status``: ``rebuilding`` while a rebuild process works on it, else ``stopped`` when no
+      projector holds it (nothing moves it forward, whatever ``state`` last said), else
+      ``error`` when failing, else ``parked`` when events are parked and waiting for an admin,
+      else ``state``;
     * ``parked_events``: how many events are parked (``parked_events()`` lists them);
     * ``rebuild``: the latest rebuild or reset (None if never), see `_rebuild_view`.
     """
@@ -62,8 +66,9 @@ def projection_status(conn: Connection[Any], name: str | None = None) -> list[di
     if not rows:
         return rows
     rebuilds = latest(conn, [row["name"] for row in rows])
-    working = _rebuilds_in_progress(conn)
+    working = _locks_held(conn)
     for row in rows:
+        row["held"] = lock_key(row["name"]) in working
         aside_position = row.pop("rebuild_tracking_position")
         rebuild = rebuilds.get(row["name"])
         row["rebuild"] = (
@@ -88,10 +93,12 @@ def parked_events(
 
 def _status(row: dict[str, Any]) -> str:
     rebuild = row["rebuild"]
-    if row["state"] == "error":
-        return "error"
     if rebuild is not None and rebuild["running"]:
         return "rebuilding"
+    if not row["held"]:
+        return "stopped"
+    if row["state"] == "error":
+        return "error"
     if row["parked_events"]:
         return "parked"
     return str(row["state"])
@@ -117,12 +124,15 @@ def _rebuild_view(
     return view
 
 
-def _rebuilds_in_progress(conn: Connection[Any]) -> set[int]:
-    """Advisory lock keys held right now (a rebuild holds ``<name>__rebuild``'s for its run)."""
+def _locks_held(conn: Connection[Any]) -> set[int]:
+    """Advisory lock keys held right now in this database: a projector holds each of its
+    projections' (``projections.locks``) for as long as its session lives, a rebuild
+    ``<name>__rebuild``'s for its run."""
     with conn.cursor(row_factory=tuple_row) as cur:  # whatever the connection's row factory
         rows = cur.execute(
             "SELECT classid::int8, objid::int8 FROM pg_locks"
             " WHERE locktype = 'advisory' AND objsubid = 1 AND granted"
+            " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
         ).fetchall()
     keys = set()
     for high, low in rows:

@@ -314,7 +314,7 @@ def test_projection_status_shows_position_head_and_lag(
     assert status["contacts"]["head"] == 3
     assert status["contacts"]["lag_events"] == 1
     assert status["contacts"]["lag_seconds"] >= 0
-    assert status["contacts"]["status"] == "running"
+    assert status["contacts"]["status"] == "stopped"  # project_all ran and let go
 
     project_all(database_url)
     (contacts,) = projection_status(conn, "contacts")
