@@ -47,6 +47,8 @@ log = structlog.get_logger(__name__)
 # Connections for reads: sync endpoints run on Starlette's thread pool (40 threads), and most
 # requests hold a connection for a millisecond or two.
 POOL_MAX_SIZE = 10
+POOL_TIMEOUT = 5.0
+POOL_RECONNECT_TIMEOUT = 2.0
 
 DESCRIPTION = """
 Byte Dashboard: contacts tracked through multi-step processes.
@@ -94,6 +96,13 @@ def create_app(settings: Settings, *, temporal_client: Client | None = None) -> 
         kwargs={"row_factory": dict_row, "application_name": "bytedash-api", "autocommit": True},
         open=False,
         name="bytedash-api",
+        # During a Postgres outage a request waits this long for a connection, then answers
+        # 503 with Retry-After (instead of holding a thread for the default 30 s).
+        timeout=POOL_TIMEOUT,
+        # A lost connection is retried with exponential backoff until this give-up (default
+        # 5 minutes), so the API kept answering 503 for up to a minute after Postgres was
+        # back. Given up early, the next request that finds the pool empty connects at once.
+        reconnect_timeout=POOL_RECONNECT_TIMEOUT,
     )
     metrics = ApiMetrics(pool)
     context = ApiContext(
