@@ -17,12 +17,13 @@ Three kinds of failure leave an activity:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import psycopg
 import pydantic
 import structlog
+from eventsourcing.persistence import DataError as PersistenceDataError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 from temporalio.worker import (
@@ -49,6 +50,9 @@ log = structlog.get_logger(__name__)
 COMMAND_ACTIVITIES = frozenset({"task_command", "contact_command", "definition_command"})
 # Longest reason kept from a data error: Postgres appends the offending data as context.
 MAX_REASON = 300
+# Errors that say a value can never be stored, whoever raised them: the driver, the event
+# store's wrapper of it (eventsourcing's DataError), the codecs, date arithmetic.
+DATA_ERRORS = (psycopg.DataError, PersistenceDataError, UnicodeError, OverflowError)
 
 
 def refusal(error: Exception) -> ApplicationError | None:
@@ -87,11 +91,22 @@ def data_refusal(error: BaseException) -> ApplicationError | None:
         field = ".".join(str(part) for part in first["loc"]) or None
         message = f"{field}: {first['msg']}" if field else str(first["msg"])
         return _failure("InvalidValue", CommandFailure(message=_printable(message), field=field))
-    if isinstance(error, psycopg.DataError | UnicodeError | OverflowError):
-        reason = _printable(" ".join(str(error).split()))[:MAX_REASON]
-        message = f"The command's data cannot be stored: {reason or type(error).__name__}"
+    data_error = next((e for e in _chain(error) if isinstance(e, DATA_ERRORS)), None)
+    if data_error is not None:
+        reason = _printable(" ".join(str(data_error).split()))[:MAX_REASON]
+        message = f"The command's data cannot be stored: {reason or type(data_error).__name__}"
         return _failure("InvalidValue", CommandFailure(message=message))
     return None
+
+
+def _chain(error: BaseException) -> Iterator[BaseException]:
+    """`error` and what caused it: the event store wraps the driver's errors in its own."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
 
 
 def _printable(text: str) -> str:

@@ -3,6 +3,7 @@ refusal reaches the workflow at once as a non-retryable failure while other erro
 
 from __future__ import annotations
 
+import logging
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 import structlog
 from pydantic import BaseModel
+from structlog.testing import capture_logs
 from temporalio import activity, workflow
 from temporalio.client import WorkflowFailureError
 from temporalio.common import RetryPolicy
@@ -128,3 +130,41 @@ async def test_an_error_that_is_not_a_refusal_is_retried(
     assert isinstance(cause.cause, ApplicationError)
     assert cause.cause.type == "ConnectionError"
     assert cause.retry_state is not None and cause.retry_state.name == "MAXIMUM_ATTEMPTS_REACHED"
+
+
+# -- what a refusal leaves in the log (issue 10, item 11) ---------------------------------------
+
+
+def _tracebacks(records: list[logging.LogRecord]) -> list[logging.LogRecord]:
+    return [r for r in records if r.levelno >= logging.WARNING and r.exc_info is not None]
+
+
+async def test_a_refusal_is_one_log_line_naming_the_refusal_and_the_command_without_traceback(
+    temporal_env: WorkflowEnvironment, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="temporalio")
+    with capture_logs() as logs, pytest.raises(WorkflowFailureError):
+        await _run(temporal_env, Probe(meta=META, raise_="invalid"))
+
+    refused = [line for line in logs if line["event"] == "activity.refused"]
+    assert len(refused) == 1
+    (line,) = refused
+    assert line["refusal"] == "InvalidValue"
+    assert line["command"] == "Probe"
+    assert line["reason"] == "priority 'urgent' is not one of low, medium, high"
+    assert line["log_level"] == "info"
+    assert "exc_info" not in line
+    assert _tracebacks(caplog.records) == []
+
+
+async def test_a_real_error_keeps_its_traceback(
+    temporal_env: WorkflowEnvironment, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="temporalio")
+    with capture_logs() as logs, pytest.raises(WorkflowFailureError):
+        await _run(temporal_env, Probe(meta=META, raise_="crash"))
+
+    assert [line for line in logs if line["event"] == "activity.refused"] == []
+    logged = _tracebacks(caplog.records)
+    assert logged, "a crash must still be logged with its traceback"
+    assert all("the database went away" in str(r.exc_info[1]) for r in logged if r.exc_info)
