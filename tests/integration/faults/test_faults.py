@@ -7,9 +7,8 @@ and the API (``bytedash up`` restarts each), restarts Postgres, kills and restar
 server, and holds Postgres down for FAULTS_OUTAGE_SECONDS (default 120 s). That is longer than
 the ten attempts after which a command used to be lost (about 45 s of backoff plus a 5 s wait
 for a connection per attempt) and than every pool's reconnect window, though not than the five
-minutes a command's activity now retries for (``worker/workflows/commands.py``, not a setting):
-a command that outlives even that runs again when its client resends it with the same key,
-which these clients do; set FAULTS_OUTAGE_SECONDS=330 to see it. Then, per idempotency key: one
+minutes a command's activity now retries for (``worker/workflows/commands.py``, not a setting;
+FAULTS_OUTAGE_SECONDS may be raised past it). Then, per idempotency key: one
 accepted command, one ``Contact.Created`` event, one read row; no contact that no client asked
 for; every read model equal to a fresh rebuild; the hash chain intact.
 
