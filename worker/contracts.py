@@ -24,6 +24,11 @@ ADMIN_COMMAND_WORKFLOW = "AdminCommandWorkflow"
 # ApplicationError types of refusals: never retried, mapped to 404 / 422 / 409 by the API.
 REFUSAL_TYPES = ["NotFound", "InvalidValue", "DefinitionInvalid", "InvalidTransition"]
 
+# Memo of every workflow started for a command or an execution: the org it belongs to, so that
+# `GET /api/v1/commands/{workflow_id}` answers only that org's callers without reading the
+# workflow's input.
+MEMO_ORG_ID = "org_id"
+
 
 class CommandMeta(BaseModel):
     """Who sent a command and how to trace it; becomes every resulting event's metadata."""

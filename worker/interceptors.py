@@ -91,12 +91,26 @@ def data_refusal(error: BaseException) -> ApplicationError | None:
         field = ".".join(str(part) for part in first["loc"]) or None
         message = f"{field}: {first['msg']}" if field else str(first["msg"])
         return _failure("InvalidValue", CommandFailure(message=_printable(message), field=field))
-    data_error = next((e for e in _chain(error) if isinstance(e, DATA_ERRORS)), None)
+    causes = list(_chain(error))
+    data_error = next((e for e in causes if isinstance(e, DATA_ERRORS)), None)
     if data_error is not None:
-        reason = _printable(" ".join(str(data_error).split()))[:MAX_REASON]
+        # The driver's own error says it best, without the statement Postgres quotes with it.
+        driver = next((e for e in causes if isinstance(e, psycopg.DataError)), None)
+        reason = _reason(driver) if driver is not None else str(data_error)
+        reason = _printable(" ".join(reason.split()))[:MAX_REASON].strip()
         message = f"The command's data cannot be stored: {reason or type(data_error).__name__}"
         return _failure("InvalidValue", CommandFailure(message=message))
     return None
+
+
+def _reason(error: psycopg.DataError) -> str:
+    """Postgres's message and detail (``unsupported Unicode escape sequence: \\u0000 cannot
+    be converted to text.``); the driver's own message when it refused before sending."""
+    primary = error.diag.message_primary
+    if not primary:
+        return str(error)
+    detail = error.diag.message_detail
+    return f"{primary}: {detail}" if detail else primary
 
 
 def _chain(error: BaseException) -> Iterator[BaseException]:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import structlog
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.worker import Worker
+from temporalio.worker import Interceptor, Worker
 
 from application.bundle import Services, build_services
 from application.delivery.email import SmtpMailer, SmtpSettings
@@ -36,13 +37,16 @@ def build_worker(
     smtp_url: str | None = None,
     max_cached_workflows: int = 1000,
     sticky_queue_timeout: timedelta = timedelta(seconds=10),
+    interceptors: Sequence[Interceptor] = (),
 ) -> Worker:
     """The worker with every workflow and activity. `smtp_url` (SMTP_URL) is where
     `send_email` steps deliver; without it emails are recorded as not delivered.
     `max_cached_workflows=0` makes every workflow task replay its history from the start
     (tests use it to prove that executions survive a worker that lost its memory).
     `sticky_queue_timeout` is how long a workflow task waits for the worker that has the
-    workflow cached before any worker may take it: the delay after that worker dies."""
+    workflow cached before any worker may take it: the delay after that worker dies.
+    `interceptors` wrap every activity and workflow outside the product's own (tracing, say,
+    or a test's injected fault)."""
     handlers = CommandHandlers(services)
     commands = CommandActivities(handlers)
     mailer = None if smtp_url is None else SmtpMailer(SmtpSettings.from_url(smtp_url))
@@ -60,7 +64,7 @@ def build_worker(
             schedules.scheduled_execution_input,
         ],
         # Binds every activity's log context and reports its refusals as non-retryable failures.
-        interceptors=[ActivityContextInterceptor()],
+        interceptors=[*interceptors, ActivityContextInterceptor()],
         activity_executor=ThreadPoolExecutor(
             max_workers=activity_threads, thread_name_prefix="activity"
         ),

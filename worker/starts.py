@@ -20,6 +20,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from worker.contracts import (
     EXECUTION_WORKFLOW,
+    MEMO_ORG_ID,
     CommandMeta,
     ExecutionInput,
     execution_workflow_id,
@@ -134,6 +135,7 @@ async def start_execution(
                 if origin.once
                 else WorkflowIDReusePolicy.ALLOW_DUPLICATE
             ),
+            memo={MEMO_ORG_ID: execution.meta.org_id},
         )
     except WorkflowAlreadyStartedError:
         if not origin.once:

@@ -31,6 +31,7 @@ from interfaces.api.ratelimit import RateLimiter
 from interfaces.api.routers import (
     admin,
     audit,
+    commands,
     contacts,
     definitions,
     execution_commands,
@@ -167,6 +168,7 @@ def create_app(settings: Settings, *, temporal_client: Client | None = None) -> 
         webhooks.router,
         audit.router,
         admin.router,
+        commands.router,
     ):
         app.include_router(router)
     return app

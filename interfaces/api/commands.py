@@ -11,6 +11,12 @@ runs it when a worker is back, and the client has its ``workflow_id``.
 ``?wait=true`` then waits until the read side shows the write (`read_your_write`, the one
 poller), and the outcome carries the resource as its GET route returns it.
 
+A command's fate is always knowable: `CommandGateway.fate` asks Temporal (never the database)
+whether a command's workflow is still running, succeeded (and with which resource) or failed
+(and why), for `GET /api/v1/commands/{workflow_id}`, where every 202 points. A command that
+failed for a reason that is not a refusal (its retry window ran out during an outage, say) runs
+again when its client resends it with the same Idempotency-Key (`_start_once`).
+
 What goes wrong is raised as a `CommandError`; `interfaces.api.problems` alone decides how each
 looks over HTTP.
 """
@@ -24,14 +30,20 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import structlog
 from fastapi import Request
 from psycopg import Connection
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
-from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
+from temporalio.client import (
+    Client,
+    WorkflowExecutionDescription,
+    WorkflowExecutionStatus,
+    WorkflowFailureError,
+    WorkflowHandle,
+)
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
@@ -39,11 +51,18 @@ from temporalio.service import RPCError, RPCStatusCode
 from interfaces.api.auth import Principal
 from interfaces.api.context import ApiContext
 from worker.contracts import (
+    ADMIN_COMMAND_WORKFLOW,
+    CONTACT_COMMAND_WORKFLOW,
+    DEFINITION_COMMAND_WORKFLOW,
+    EXECUTION_WORKFLOW,
+    MEMO_ORG_ID,
     REFUSAL_TYPES,
+    TASK_COMMAND_WORKFLOW,
     CommandFailure,
     CommandMeta,
     CommandResult,
     ExecutionInput,
+    ExecutionResult,
     execution_workflow_id,
 )
 from worker.starts import Origin, start_execution
@@ -59,6 +78,31 @@ POLL_INTERVAL = 0.01
 # would make a client's retry run its command a second time).
 IDEMPOTENCY_NAMESPACE = uuid.UUID("5f0d6a2e-8f1b-4c55-9a8e-3c1b7f6d2a90")
 MEMO_DIGEST = "request_digest"
+# Memo keys of a command workflow besides the org: the resource it creates or changes and where
+# that resource is read, so that its status can name them while it still runs.
+MEMO_RESOURCE_ID = "resource_id"
+MEMO_LOCATION = "location"
+# The kind of resource each workflow the API starts acts on (`GET /commands/{id}` answers for
+# these workflows only).
+RESOURCE_TYPES = {
+    CONTACT_COMMAND_WORKFLOW: "contact",
+    TASK_COMMAND_WORKFLOW: "task",
+    DEFINITION_COMMAND_WORKFLOW: "definition",
+    ADMIN_COMMAND_WORKFLOW: "admin_action",
+    EXECUTION_WORKFLOW: "execution",
+}
+# A closed run that may run again under its id when its client resends the command.
+_ENDED_WITHOUT_OUTCOME = frozenset(
+    {
+        WorkflowExecutionStatus.FAILED,
+        WorkflowExecutionStatus.TERMINATED,
+        WorkflowExecutionStatus.CANCELED,
+        WorkflowExecutionStatus.TIMED_OUT,
+    }
+)
+_STILL_RUNNING = frozenset(
+    {WorkflowExecutionStatus.RUNNING, WorkflowExecutionStatus.CONTINUED_AS_NEW}
+)
 
 _TRACKING_POSITION = "SELECT position FROM projection_tracking WHERE name = %s"
 
@@ -150,6 +194,21 @@ class Outcome:
     duplicate: bool = False
 
 
+@dataclass(frozen=True)
+class Fate:
+    """What a command's workflow came to, as Temporal tells it: still running (`pending`),
+    `succeeded` with the resource it created or changed, or `failed` with the `error` that
+    `interfaces.api.problems.command_problem` turns into the problem a waiting caller gets."""
+
+    workflow_id: str
+    status: Literal["pending", "succeeded", "failed"]
+    resource_type: str
+    resource_id: str | None = None
+    # Where the resource is read, when the command's start said so (else the route derives it).
+    location: str | None = None
+    error: CommandError | None = None
+
+
 @dataclass(eq=False)
 class CommandError(Exception):
     """A command that did not come to an outcome; `interfaces.api.problems` maps each kind."""
@@ -222,12 +281,18 @@ class CommandGateway:
         deadline = time.monotonic() + (
             wait.timeout if wait.enabled else self._context.command_accept_timeout
         )
+        resource_location = read_back.location if read_back is not None else location
+        memo = {
+            MEMO_ORG_ID: command_org(command),
+            MEMO_RESOURCE_ID: target.resource_id,
+            MEMO_LOCATION: resource_location,
+        }
         with structlog.contextvars.bound_contextvars(workflow_id=target.workflow_id):
-            result = await self._run(workflow, command, target, deadline)
+            result = await self._run(workflow, command, target, deadline, memo)
             outcome = Outcome(
                 workflow_id=target.workflow_id,
                 resource_id=result.id if result is not None else target.resource_id,
-                location=read_back.location if read_back is not None else location,
+                location=resource_location,
                 result=result,
                 created=created,
                 with_version=with_version,
@@ -276,12 +341,17 @@ class CommandGateway:
     # -- running the workflow ------------------------------------------------------------------
 
     async def _run(
-        self, workflow: str, command: BaseModel, target: CommandTarget, deadline: float
+        self,
+        workflow: str,
+        command: BaseModel,
+        target: CommandTarget,
+        deadline: float,
+        memo: dict[str, Any],
     ) -> CommandResult | None:
         """The workflow's result; None when it did not finish before `deadline`."""
         client = self._context.require_temporal()
         if target.idempotent:
-            handle = await self._start_once(client, workflow, command, target)
+            handle = await self._start_once(client, workflow, command, target, memo)
         else:
             handle = await client.start_workflow(
                 workflow,
@@ -289,6 +359,7 @@ class CommandGateway:
                 id=target.workflow_id,
                 task_queue=self._task_queue,
                 result_type=CommandResult,
+                memo=memo,
             )
         try:
             result: CommandResult = await asyncio.wait_for(
@@ -301,15 +372,54 @@ class CommandGateway:
         return result
 
     async def _start_once(
-        self, client: Client, workflow: str, command: BaseModel, target: CommandTarget
+        self,
+        client: Client,
+        workflow: str,
+        command: BaseModel,
+        target: CommandTarget,
+        memo: dict[str, Any],
     ) -> WorkflowHandle[Any, CommandResult]:
         """Start the workflow, or find the one an earlier request with the same key started.
 
-        Running: USE_EXISTING attaches to it. Closed (completed or refused): REJECT_DUPLICATE
-        refuses to run it again and we read its outcome. Either way the command runs once. The
-        memo holds a digest of the request so that a key reused for another request is refused.
+        Running: USE_EXISTING attaches to it. Completed or refused: REJECT_DUPLICATE refuses to
+        run it again and we read its outcome, so the same request gets the same answer. Failed
+        for any other reason (its retry window ran out during an outage, an operator terminated
+        it): it runs again, under the same id (ALLOW_DUPLICATE_FAILED_ONLY), so a resent request
+        is not answered ``command-failed`` forever; its events derive their ids from the
+        workflow id, so what the failed run did append is not appended twice. The memo holds a
+        digest of the request so that a key reused for another request is refused.
         """
         digest = request_digest(workflow, command)
+        memo = {**memo, MEMO_DIGEST: digest}
+        handle = await self._start(
+            client, workflow, command, target, memo, WorkflowIDReusePolicy.REJECT_DUPLICATE
+        )
+        description = await handle.describe()
+        if (await description.memo()).get(MEMO_DIGEST) != digest:
+            raise IdempotencyKeyReusedError(target.workflow_id)
+        if description.status in _ENDED_WITHOUT_OUTCOME and not await _refused(handle):
+            log.info("command.rerun", previous=_status_name(description))
+            handle = await self._start(
+                client,
+                workflow,
+                command,
+                target,
+                memo,
+                WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
+            )
+        return handle
+
+    async def _start(
+        self,
+        client: Client,
+        workflow: str,
+        command: BaseModel,
+        target: CommandTarget,
+        memo: dict[str, Any],
+        reuse: WorkflowIDReusePolicy,
+    ) -> WorkflowHandle[Any, CommandResult]:
+        """Start the workflow under `reuse`; a running one is attached to (USE_EXISTING), and
+        a closed one that `reuse` keeps is returned as it is."""
         try:
             handle: WorkflowHandle[Any, CommandResult] = await client.start_workflow(
                 workflow,
@@ -318,16 +428,92 @@ class CommandGateway:
                 task_queue=self._task_queue,
                 result_type=CommandResult,
                 id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                memo={MEMO_DIGEST: digest},
+                id_reuse_policy=reuse,
+                memo=memo,
             )
         except WorkflowAlreadyStartedError:
             handle = client.get_workflow_handle(target.workflow_id, result_type=CommandResult)
-        description = await handle.describe()
-        memo = await description.memo()
-        if memo.get(MEMO_DIGEST) != digest:
-            raise IdempotencyKeyReusedError(target.workflow_id)
         return handle
+
+    # -- a command's fate ----------------------------------------------------------------------
+
+    async def fate(self, workflow_id: str, org_id: str) -> Fate | None:
+        """What became of the command (or execution) `workflow_id`, as Temporal tells it;
+        None when it is unknown to Temporal, not a command of the API, or another org's.
+
+        Reads nothing from the database: the workflow's state, memo and result are enough.
+        Temporal forgets a closed workflow after the namespace's retention period.
+        """
+        client = self._context.require_temporal()
+        handle = client.get_workflow_handle(workflow_id)
+        try:
+            description = await handle.describe()
+        except RPCError as error:
+            if error.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.INVALID_ARGUMENT):
+                return None
+            raise
+        resource_type = RESOURCE_TYPES.get(description.workflow_type)
+        if resource_type is None:
+            return None
+        memo = await description.memo()
+        owner = memo.get(MEMO_ORG_ID) or await self._org_of_input(handle)
+        if owner != org_id:
+            return None
+        resource_id = memo.get(MEMO_RESOURCE_ID)
+        if resource_type == "execution":
+            resource_id = workflow_id.removeprefix(execution_workflow_id(""))
+        known = Fate(
+            workflow_id,
+            "pending",
+            resource_type,
+            resource_id=resource_id if isinstance(resource_id, str) else None,
+            location=memo.get(MEMO_LOCATION) if isinstance(memo.get(MEMO_LOCATION), str) else None,
+        )
+        if description.status in _STILL_RUNNING:
+            return known
+        if description.status == WorkflowExecutionStatus.COMPLETED:
+            return await self._succeeded(handle, known)
+        if resource_type == "execution" and description.status == WorkflowExecutionStatus.CANCELED:
+            return replace(known, status="succeeded")  # cancelled by a Temporal cancel request
+        try:
+            await handle.result()
+        except WorkflowFailureError as error:
+            return replace(known, status="failed", error=failure_of(error, workflow_id))
+        return replace(
+            known,
+            status="failed",
+            error=CommandCrashedError(
+                workflow_id, extra={"workflow_status": _status_name(description)}
+            ),
+        )
+
+    async def _succeeded(self, handle: WorkflowHandle[Any, Any], known: Fate) -> Fate:
+        """The resource a completed command names (a definition's or an admin action's id
+        comes from its result)."""
+        result = await handle.result()
+        resource_id = known.resource_id
+        if isinstance(result, dict):
+            found = result.get("id") or result.get("execution_id")
+            resource_id = str(found) if found is not None else resource_id
+        elif isinstance(result, CommandResult):
+            resource_id = result.id
+        elif isinstance(result, ExecutionResult):
+            resource_id = result.execution_id
+        return replace(known, status="succeeded", resource_id=resource_id)
+
+    async def _org_of_input(self, handle: WorkflowHandle[Any, Any]) -> str | None:
+        """The org of a workflow started without the org in its memo (before the memo held
+        it): its input's ``meta.org_id``, from the first event of its history."""
+        client = self._context.require_temporal()
+        async for event in handle.fetch_history_events():
+            started = event.workflow_execution_started_event_attributes
+            if not started.input.payloads:
+                return None
+            (first, *_) = await client.data_converter.decode(list(started.input.payloads))
+            meta = first.get("meta") if isinstance(first, dict) else None
+            org = meta.get("org_id") if isinstance(meta, dict) else None
+            return org if isinstance(org, str) else None
+        return None
 
     # -- read-your-writes ----------------------------------------------------------------------
 
@@ -394,8 +580,24 @@ def _causes(error: BaseException) -> Iterator[BaseException]:
 
 
 def command_failure(error: WorkflowFailureError, workflow_id: str) -> CommandError:
+    """A failed command workflow as a refusal (with what the worker said) or a crash, which
+    is logged: the caller who waited on it hears only that it failed."""
+    failure = failure_of(error, workflow_id)
+    if isinstance(failure, CommandCrashedError):
+        log.error("command.failed", error=str(error), cause=repr(error.__cause__))
+    return failure
+
+
+def failure_of(error: WorkflowFailureError, workflow_id: str) -> CommandError:
     """A failed command workflow as a refusal (with what the worker said) or a crash."""
-    refusal = next(
+    refusal = _refusal_in(error)
+    if refusal is None or refusal.type is None:
+        return CommandCrashedError(workflow_id)
+    return CommandRefusedError(workflow_id, kind=refusal.type, failure=_failure(refusal))
+
+
+def _refusal_in(error: WorkflowFailureError) -> ApplicationError | None:
+    return next(
         (
             cause
             for cause in _causes(error)
@@ -403,10 +605,27 @@ def command_failure(error: WorkflowFailureError, workflow_id: str) -> CommandErr
         ),
         None,
     )
-    if not isinstance(refusal, ApplicationError) or refusal.type is None:
-        log.error("command.failed", error=str(error), cause=repr(error.__cause__))
-        return CommandCrashedError(workflow_id)
-    return CommandRefusedError(workflow_id, kind=refusal.type, failure=_failure(refusal))
+
+
+async def _refused(handle: WorkflowHandle[Any, Any]) -> bool:
+    """Whether the closed run of `handle` failed because the command was refused: a refusal
+    is the command's answer and stands; any other ending may be run again."""
+    try:
+        await handle.result()
+    except WorkflowFailureError as error:
+        return _refusal_in(error) is not None
+    return False
+
+
+def _status_name(description: WorkflowExecutionDescription) -> str:
+    status = description.status
+    return "unknown" if status is None else status.name.lower()
+
+
+def command_org(command: BaseModel) -> str | None:
+    """The org a command belongs to, from its metadata."""
+    meta = getattr(command, "meta", None)
+    return meta.org_id if isinstance(meta, CommandMeta) else None
 
 
 def _failure(error: ApplicationError) -> CommandFailure:

@@ -130,19 +130,36 @@ def describe(step: Step, problem: str) -> str:
 
 
 def activity_problem(
-    error: ActivityError, attempts: int | None = None, window: timedelta = RECORD_WINDOW
+    error: FailureError, attempts: int | None = None, window: timedelta = RECORD_WINDOW
 ) -> str:
-    """Why an activity failed for good, in words the timeline can show."""
-    cause = error.cause
+    """Why an activity failed for good, in words the timeline can show. A regular activity's
+    failure arrives as an `ActivityError` around its cause; a local activity's as the cause
+    itself."""
+    cause = error.cause if isinstance(error, ActivityError) else error
     if isinstance(cause, ActivityTimeoutError) and cause.type == TimeoutType.SCHEDULE_TO_CLOSE:
         # The retry window ran out: say so, with the last attempt's failure when known.
         last = cause.cause
         detail = last.message if isinstance(last, FailureError) else "no answer"
         return f"gave up after retrying for {_duration(window)} ({detail})"
     message = cause.message if isinstance(cause, ApplicationError) else str(cause or error)
-    if attempts is not None and error.retry_state == RetryState.MAXIMUM_ATTEMPTS_REACHED:
+    retry_state = error.retry_state if isinstance(error, ActivityError) else None
+    if attempts is not None and retry_state == RetryState.MAXIMUM_ATTEMPTS_REACHED:
         message += f" (gave up after {attempts} attempt{'s' if attempts != 1 else ''})"
     return message
+
+
+def failed_for_good(error: BaseException) -> bool:
+    """Whether a recording call's `error` is its final failure, to be recorded as the
+    execution's: a refusal, a data error, a retry window that ran out; not a cancellation.
+
+    A local activity's failure reaches the workflow as the bare `ApplicationError` (or
+    `TimeoutError`), not wrapped in an `ActivityError`: before RECORD_FAILURE_PATCH that failed
+    the whole workflow and left the execution `running` in the read model. Histories recorded
+    before the patch replay that way still.
+    """
+    if not isinstance(error, FailureError) or is_cancelled_exception(error):
+        return False
+    return isinstance(error, ActivityError) or workflow.patched(RECORD_FAILURE_PATCH)
 
 
 def _duration(span: timedelta) -> str:
@@ -295,8 +312,8 @@ class Engine:
         """A recording step activity; its refusal fails the step."""
         try:
             result = await self.record(activity, call)
-        except ActivityError as error:
-            if is_cancelled_exception(error):
+        except FailureError as error:
+            if not failed_for_good(error):
                 raise
             raise StepHalt("failed", describe(step, activity_problem(error))) from None
         return result.output
@@ -433,8 +450,8 @@ class Engine:
         )
         try:
             result: BeginResult = await self.record(EngineActivities.begin_execution, call)
-        except ActivityError as error:
-            if is_cancelled_exception(error) or not workflow.patched(RECORD_FAILURE_PATCH):
+        except FailureError as error:
+            if not failed_for_good(error) or not workflow.patched(RECORD_FAILURE_PATCH):
                 raise
             # Its data cannot be stored (a NUL in a webhook's payload, say), or the recording
             # gave up: record the execution without its data, failed, with the reason. Same
@@ -497,8 +514,8 @@ class Engine:
         )
         try:
             await self.record(EngineActivities.finish_execution, call)
-        except ActivityError as failure:
-            if is_cancelled_exception(failure) or not workflow.patched(RECORD_FAILURE_PATCH):
+        except FailureError as failure:
+            if not failed_for_good(failure) or not workflow.patched(RECORD_FAILURE_PATCH):
                 raise
             # The finish could not be saved (a step still to record carries data that cannot
             # be stored, say, or the recording gave up): end the execution without the steps

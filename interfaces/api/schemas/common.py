@@ -34,3 +34,5 @@ class CommandAccepted(BaseModel):
 
     workflow_id: str
     id: str
+    # Where the command's fate is read (`GET /api/v1/commands/{workflow_id}`), also `Location`.
+    status_url: str

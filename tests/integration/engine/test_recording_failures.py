@@ -1,0 +1,105 @@
+"""An execution whose recording fails for good ends `failed`, with the reason, and says so in
+its events (and so in the executions read model), instead of retrying forever.
+
+Issue 10, item 6: a webhook whose payload held a NUL created an execution that retried its
+first record every 30 s forever, with nothing in any read model. Data that can never be stored
+is now refused at once, and the engine records the execution without that data, failed, with
+why; a step's output that cannot be stored fails the execution the same way at its finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+from uuid import UUID
+
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from application.bundle import Services
+from application.metadata import CommandContext
+from tests.integration.engine.support import (
+    Handle,
+    definition,
+    event_types,
+    events,
+    start,
+    step,
+    waiting_at,
+)
+from worker.contracts import NAMED_SIGNAL, ExecutionResult, NamedSignal
+
+CTX = CommandContext(org_id="org_e", command_id="reader")
+# Long enough for a worker on a busy machine, far shorter than any retry window: an execution
+# that retried as before would never finish.
+SETTLES_WITHIN = 30.0
+
+
+async def _result(handle: Handle) -> ExecutionResult:
+    return await asyncio.wait_for(handle.result(), SETTLES_WITHIN)
+
+
+def _execution(services: Services, execution_id: str) -> Any:
+    return services.executions.get_execution(CTX, UUID(execution_id))
+
+
+async def test_a_payload_that_cannot_be_stored_records_the_execution_failed_with_why(
+    temporal_env: WorkflowEnvironment,
+    engine_worker: Worker,
+    engine_queue: str,
+    engine_services: Services,
+    engine_db: str,
+) -> None:
+    body = definition(step("review", "assign_task", title="Review", assign_to="role:hr"))
+    execution_id, handle = await start(
+        temporal_env.client, engine_queue, body, payload={"note": "first\x00second"}
+    )
+
+    result = await _result(handle)
+
+    assert result.status == "failed"
+    assert result.step_id == "start"
+    assert result.error is not None
+    assert result.error.startswith("The execution could not be recorded: ")
+    assert "cannot be stored" in result.error
+    execution = _execution(engine_services, execution_id)
+    assert execution.status == "failed"
+    assert execution.error == result.error
+    assert event_types(engine_db, execution_id) == [
+        "Created",
+        "Started",
+        "StepStarted(start)",
+        "Failed(start)",
+    ]
+    # Recorded without the data that could not be stored; no task was assigned.
+    (created, *_) = events(engine_db, execution_id)
+    assert "first" not in str(created["data"])
+
+
+async def test_a_step_output_that_cannot_be_stored_fails_the_execution_at_its_finish(
+    temporal_env: WorkflowEnvironment,
+    engine_worker: Worker,
+    engine_queue: str,
+    engine_services: Services,
+    engine_db: str,
+) -> None:
+    body = definition(
+        step("hear", "wait_for_signal", signal="go"),
+        step("mark", "update_status", status="done"),
+        statuses=["done"],
+    )
+    execution_id, handle = await start(temporal_env.client, engine_queue, body)
+    await waiting_at(handle, "hear")
+
+    # The signal's payload becomes the step's output, recorded with the finish's save.
+    await handle.signal(NAMED_SIGNAL, NamedSignal(name="go", payload={"note": "a\x00b"}))
+    result = await _result(handle)
+
+    assert result.status == "failed"
+    assert result.error is not None
+    assert result.error.startswith("The execution ended but its record could not be saved: ")
+    assert "cannot be stored" in result.error
+    execution = _execution(engine_services, execution_id)
+    assert execution.status == "failed"
+    assert execution.error == result.error
+    assert event_types(engine_db, execution_id)[-1] == "Failed"
