@@ -33,8 +33,9 @@ async def test_creating_a_contact_answers_202_and_it_appears_in_the_read_api(sta
 
     assert response.status_code == 202, response.text
     body = response.json()
-    assert set(body) == {"workflow_id", "id"}
+    assert set(body) == {"workflow_id", "id", "status_url"}
     assert body["workflow_id"] == f"contact-create-{body['id']}"
+    assert body["status_url"] == f"/api/v1/commands/{body['workflow_id']}"
     assert response.headers["X-Workflow-Id"] == body["workflow_id"]
     contact = await eventually_get(caller, f"/api/v1/contacts/{body['id']}")
     assert contact["first_name"] == "Ada"
