@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from interfaces.api.commands import ReadBack, change_target, command_meta, creation_target
 from interfaces.api.deps import (
@@ -19,6 +19,7 @@ from interfaces.api.deps import (
     WorkActor,
 )
 from interfaces.api.problems import not_found
+from interfaces.api.reads import json_answer
 from interfaces.api.responses import API_PREFIX, COMMAND_RESPONSES, path_of, respond
 from interfaces.api.schemas.contacts import (
     ContactCreate,
@@ -34,7 +35,7 @@ from worker.contracts import CONTACT_COMMAND_WORKFLOW
 router = APIRouter(prefix=API_PREFIX, tags=["contacts"])
 
 
-@router.get("/contacts", name="list_contacts")
+@router.get("/contacts", name="list_contacts", response_model=ContactsPage)
 def list_contacts_route(
     caller: Caller,
     db: Db,
@@ -45,11 +46,11 @@ def list_contacts_route(
     archived: Annotated[bool | None, Query(description="Only archived (or live) ones.")] = None,
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
-) -> ContactsPage:
+) -> Response:
     page = list_contacts(
         db, caller.org_id, status=status, q=q, archived=archived, limit=limit, cursor=cursor
     )
-    return ContactsPage.model_validate({"items": page.items, "next_cursor": page.next_cursor})
+    return json_answer(ContactsPage, {"items": page.items, "next_cursor": page.next_cursor})
 
 
 @router.get("/contacts/{contact_id}", name="get_contact")

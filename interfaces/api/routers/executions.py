@@ -6,9 +6,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from fastapi.responses import Response
 
 from interfaces.api.deps import Caller, Cursor, Db, Limit
 from interfaces.api.problems import not_found
+from interfaces.api.reads import json_answer
 from interfaces.api.responses import API_PREFIX
 from interfaces.api.schemas.executions import ExecutionPublic, ExecutionsPage, ExecutionStatus
 from projections.queries import get_execution, list_executions
@@ -45,9 +47,9 @@ def list_executions_route(
     return ExecutionsPage.model_validate({"items": page.items, "next_cursor": page.next_cursor})
 
 
-@router.get("/executions/{execution_id}", name="get_execution")
-def get_execution_route(execution_id: str, caller: Caller, db: Db) -> ExecutionPublic:
+@router.get("/executions/{execution_id}", name="get_execution", response_model=ExecutionPublic)
+def get_execution_route(execution_id: str, caller: Caller, db: Db) -> Response:
     row = get_execution(db, caller.org_id, execution_id)
     if row is None:
         raise not_found("execution", execution_id)
-    return ExecutionPublic.model_validate(row)
+    return json_answer(ExecutionPublic, row)

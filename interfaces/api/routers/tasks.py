@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from interfaces.api.commands import ReadBack, change_target, command_meta, creation_target
 from interfaces.api.deps import (
@@ -19,6 +19,7 @@ from interfaces.api.deps import (
     WorkActor,
 )
 from interfaces.api.problems import not_found
+from interfaces.api.reads import json_answer
 from interfaces.api.responses import API_PREFIX, COMMAND_RESPONSES, path_of, respond
 from interfaces.api.schemas.tasks import (
     TaskCreate,
@@ -38,7 +39,7 @@ Assignee = Annotated[str | None, Query(max_length=200, description="`user:<id>` 
 IdFilter = Annotated[str | None, Query(max_length=100)]
 
 
-@router.get("/tasks", name="list_tasks")
+@router.get("/tasks", name="list_tasks", response_model=TasksPage)
 def list_tasks_route(
     caller: Caller,
     db: Db,
@@ -48,7 +49,7 @@ def list_tasks_route(
     contact_id: IdFilter = None,
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
-) -> TasksPage:
+) -> Response:
     page = list_tasks(
         db,
         caller.org_id,
@@ -59,7 +60,7 @@ def list_tasks_route(
         limit=limit,
         cursor=cursor,
     )
-    return TasksPage.model_validate({"items": page.items, "next_cursor": page.next_cursor})
+    return json_answer(TasksPage, {"items": page.items, "next_cursor": page.next_cursor})
 
 
 @router.get("/me/tasks", name="list_my_tasks")
