@@ -171,8 +171,10 @@ def cmd_projector(args: argparse.Namespace) -> int:
     return 0
 
 
-# Seconds the API waits for in-flight requests (and open event streams) when told to stop.
-API_GRACEFUL_SHUTDOWN = 10
+# Seconds the API waits for in-flight requests (and open event streams) when told to stop;
+# then uvicorn cancels them. Waits for results end at the stop signal already (202, or 504 for
+# ?wait=true: interfaces/api/stopping.py); 10 s here let a stop take 10-20 s.
+API_GRACEFUL_SHUTDOWN = 3
 
 
 def api_from_environment() -> FastAPI:

@@ -41,8 +41,8 @@ from interfaces.api.routers import (
     templates,
     webhooks,
 )
+from interfaces.api.stopping import chain_stop_signals
 from interfaces.settings import Settings
-from projections.events import use_fast_json
 
 log = structlog.get_logger(__name__)
 
@@ -105,9 +105,6 @@ def create_app(settings: Settings, *, temporal_client: Client | None = None) -> 
         # 5 minutes), so the API kept answering 503 for up to a minute after Postgres was
         # back. Given up early, the next request that finds the pool empty connects at once.
         reconnect_timeout=POOL_RECONNECT_TIMEOUT,
-        # jsonb decoded by orjson (exact path for integers beyond 64 bits): read-model rows
-        # carry JSON columns (fields, metadata, steps), decoded on every read.
-        configure=use_fast_json,
     )
     metrics = ApiMetrics(pool)
     context = ApiContext(
@@ -138,9 +135,12 @@ def create_app(settings: Settings, *, temporal_client: Client | None = None) -> 
             task_queue=settings.temporal_task_queue,
             auth="jwks" if verifier.uses_jwks else "hs256",
         )
+        # Waits end the moment the server is told to stop (interfaces/api/stopping.py).
+        unchain = chain_stop_signals(context.stopping)
         try:
             yield
         finally:
+            unchain()
             await run_in_threadpool(pool.close)
             log.info("api.stopped")
 

@@ -362,7 +362,7 @@ class CommandGateway:
                 memo=memo,
             )
         try:
-            result: CommandResult = await asyncio.wait_for(
+            result: CommandResult = await self._context.until_stopping(
                 handle.result(), timeout=max(0.0, deadline - time.monotonic())
             )
         except TimeoutError:
@@ -547,7 +547,7 @@ class CommandGateway:
                 row = await run_in_threadpool(self.read, read_back.read)
                 if row is not None or position is not None:
                     return True, row
-            if time.monotonic() >= deadline:
+            if time.monotonic() >= deadline or self._context.stopping.is_set():
                 return False, None
             await asyncio.sleep(POLL_INTERVAL)
 

@@ -7,8 +7,10 @@ apps side by side, each with its own pool and registry.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+import asyncio
+from collections.abc import Awaitable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from psycopg_pool import ConnectionPool
 from temporalio.client import Client
@@ -19,6 +21,8 @@ from interfaces.settings import Settings
 
 if TYPE_CHECKING:  # ratelimit answers with problems, whose module needs this one
     from interfaces.api.ratelimit import RateLimiter
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -33,6 +37,26 @@ class ApiContext:
     temporal: Client | None = None
     # How long a command waits for its workflow's result before answering 202 without it.
     command_accept_timeout: float = 10.0
+    # Set when the server is told to stop (the lifespan chains it to SIGTERM and SIGINT): every
+    # wait ends at once and answers as if its time were up (202, or 504 for ?wait=true), so
+    # the process stops in moments instead of after its longest wait.
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def until_stopping(self, awaitable: Awaitable[T], timeout: float) -> T:
+        """`awaitable`'s result, like ``asyncio.wait_for``; TimeoutError after `timeout`
+        seconds or as soon as the server is stopping, whichever comes first."""
+        work = asyncio.ensure_future(awaitable)
+        stop = asyncio.ensure_future(self.stopping.wait())
+        try:
+            await asyncio.wait({work, stop}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+            finished = work.done()
+            if not finished:
+                work.cancel()
+        if not finished:
+            raise TimeoutError
+        return work.result()
 
     def require_temporal(self) -> Client:
         if self.temporal is None:
