@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import psycopg
 
 from projections.contacts import contacts_projection
@@ -38,12 +37,8 @@ def test_reads_ahead_return_what_each_request_would_have_read(database_url: str)
             last: dict[frozenset[str], int] = {}
             for after, upto, types, limit in requests:
                 start = last.get(types, 0) if after is None else after
-                got = prefetcher.read(
-                    conn, after=start, upto=upto, event_types=types, limit=limit
-                )
-                expected = read_events(
-                    conn, after=start, upto=upto, event_types=types, limit=limit
-                )
+                got = prefetcher.read(conn, after=start, upto=upto, event_types=types, limit=limit)
+                expected = read_events(conn, after=start, upto=upto, event_types=types, limit=limit)
                 assert got == expected
                 last[types] = got[-1].position if len(got) == limit else upto
             assert prefetcher.hits >= 4
