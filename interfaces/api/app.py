@@ -43,6 +43,7 @@ from interfaces.api.routers import (
 )
 from interfaces.api.stopping import chain_stop_signals
 from interfaces.settings import Settings
+from projections.events import use_fast_json
 
 log = structlog.get_logger(__name__)
 
@@ -105,6 +106,9 @@ def create_app(settings: Settings, *, temporal_client: Client | None = None) -> 
         # 5 minutes), so the API kept answering 503 for up to a minute after Postgres was
         # back. Given up early, the next request that finds the pool empty connects at once.
         reconnect_timeout=POOL_RECONNECT_TIMEOUT,
+        # jsonb decoded by orjson (exact path for integers beyond 64 bits): read-model rows
+        # carry JSON columns (fields, metadata, steps), decoded on every read.
+        configure=use_fast_json,
     )
     metrics = ApiMetrics(pool)
     context = ApiContext(
