@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Callable
+from time import monotonic
 from typing import Any
 
 from eventsourcing.postgres import PostgresDatastore
@@ -23,13 +24,25 @@ from application.store.transcoder import EventMapper
 RECONNECT_TIMEOUT = 2.0
 
 
+# A connection lent within this many seconds is lent again unchecked: a Postgres restart takes
+# longer than that, and the check is a round trip that a busy writer would pay on every command.
+CHECK_IDLE_AFTER = 1.0
+
+
 def _check_or_drain(pool: ConnectionPool[Any]) -> Callable[[Connection[Any]], None]:
-    """pre_ping's check, and on a dead connection drop every idle one at once: they are all
-    from before the restart. The pool waits (1 s, 2 s, ...) between failed checks, so going
-    through eight dead connections one by one outlasted the 5 s a command waits for one."""
+    """pre_ping's check for connections idle for a while, and on a dead connection drop every
+    idle one at once: they are all from before the restart. The pool waits (1 s, 2 s, ...)
+    between failed checks, so going through eight dead connections one by one outlasted the 5 s
+    a command waits for one."""
     ref = weakref.ref(pool)
+    lent_at: weakref.WeakKeyDictionary[Connection[Any], float] = weakref.WeakKeyDictionary()
 
     def check(conn: Connection[Any]) -> None:
+        now = monotonic()
+        recently = now - lent_at.get(conn, float("-inf")) < CHECK_IDLE_AFTER
+        lent_at[conn] = now
+        if recently and not conn.closed:
+            return
         try:
             ConnectionPool.check_connection(conn)
         except Exception:
@@ -52,11 +65,10 @@ class EventStoreInfrastructure:
             password=str(params.get("password", "")),
             pool_size=pool_size,
             max_overflow=max_overflow,
-            # Writers queue on the table lock; fail loudly rather than hang forever.
-            lock_timeout=10,
-            # Check each connection before lending it: after a Postgres restart the pooled
-            # ones are dead, and an idle worker's first command burnt an activity attempt on
-            # each of them (9 of its 10). The check is one empty query on an idle connection.
+            # Check connections before lending them: after a Postgres restart the pooled ones
+            # are dead, and an idle worker's first command burnt an activity attempt on each of
+            # them (9 of its 10). The check is one empty query, and only for a connection idle
+            # for CHECK_IDLE_AFTER seconds (the pool's check is replaced below).
             pre_ping=True,
         )
         # psycopg_pool retries a lost connection with exponential backoff for up to 5 minutes,
