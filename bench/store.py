@@ -1,13 +1,15 @@
 """Event store and projector benchmark: ``python -m bench.store`` from the repo root.
 
-Prints append throughput (one event per transaction, and 100 per transaction) through the real
-write path — application service, aggregate, eventsourcing recorder — next to plain psycopg
-INSERTs of the very same rows into a copy of the table, measured in the same run; then projector
-catch-up over 100,000+ events next to a COPY of the same read-model rows. Ratios say how much
-our machinery costs over the floor Postgres sets on this machine.
+Prints append throughput through the real write path — application service, aggregate,
+eventsourcing recorder — next to plain psycopg INSERTs of the very same rows into a copy of the
+table, measured in the same run: single-event commands from 1, 4 and 16 writer processes at
+once (bench/writers.py; with the old table lock beside them), and 100 events per transaction;
+then the sealer's rate over everything appended (the hash chain, now off the write path); then
+projector catch-up over 100,000+ events next to a COPY of the same read-model rows. Ratios say
+how much our machinery costs over the floor Postgres sets on this machine.
 
-Options: ``--single N`` (default 2000), ``--batches N`` (default 50, 100 events each),
-``--catchup N`` (default 100000 events).
+Options: ``--single N`` (default 2000 events per writer level), ``--writers 1,4,16``,
+``--batches N`` (default 50, 100 events each), ``--catchup N`` (default 100000 events).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import io
 import logging
+import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -26,12 +29,13 @@ from psycopg.types.json import Jsonb
 
 from application.bundle import Services, build_services
 from application.metadata import CommandContext
-from application.services import ContactDraft
 from bench.common import line, machine, scratch_database, timed
+from bench.writers import bench_level
 from domain.contact import Contact
 from domain.execution import WorkflowExecution
 from domain.task import Task
 from projections import Projector, default_projections
+from projections.chain import seal
 
 READ_MODEL_TABLES = ("contacts", "tasks", "executions", "definitions", "definition_versions")
 
@@ -90,22 +94,6 @@ def _max_position(url: str) -> int:
     return int(row[0]) if row else 0
 
 
-def bench_single(url: str, services: Services, n: int) -> tuple[float, float]:
-    first = _max_position(url) + 1
-
-    def run() -> None:
-        for i in range(n):
-            services.contacts.create_contact(
-                _ctx(i), ContactDraft(first_name=f"Ada{i}", email=f"ada{i}@example.com")
-            )
-
-    ours = timed(run)
-    rows = _rows_between(url, first, _max_position(url))
-    _copy_table(url, "events_plain_single")
-    plain = _plain_insert(url, "events_plain_single", rows, per_txn=1)
-    return n / ours, n / plain
-
-
 def bench_batched(url: str, services: Services, batches: int) -> tuple[float, float]:
     first = _max_position(url) + 1
     at = datetime.now(UTC)
@@ -131,6 +119,17 @@ def bench_batched(url: str, services: Services, batches: int) -> tuple[float, fl
     plain = _plain_insert(url, "events_plain_batched", rows, per_txn=100)
     total = batches * 100
     return total / ours, total / plain
+
+
+def bench_chain(url: str) -> tuple[int, float, float]:
+    """Seal every event appended so far: (events, seconds, sealer CPU ms per 1,000 events)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        cpu = time.process_time()
+        started = time.perf_counter()
+        sealed = seal(conn)
+        elapsed = time.perf_counter() - started
+        cpu = time.process_time() - cpu
+    return sealed, elapsed, cpu * 1000 * 1000 / max(sealed, 1)
 
 
 def _unit(n: int, at: datetime) -> list[Any]:
@@ -222,6 +221,7 @@ def bench_catchup(url: str, services: Services, events: int) -> tuple[int, float
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--single", type=int, default=2000)
+    parser.add_argument("--writers", default="1,4,16")
     parser.add_argument("--batches", type=int, default=50)
     parser.add_argument("--catchup", type=int, default=100_000)
     args = parser.parse_args()
@@ -231,17 +231,32 @@ def main() -> None:
     with scratch_database() as url:
         services = build_services(url)
         try:
-            print("append, one event per transaction", flush=True)
-            ours1, plain1 = bench_single(url, services, args.single)
-            line("ours (service → aggregate → recorder)", f"{ours1:,.0f} events/s")
-            line("plain psycopg INSERT, same rows", f"{plain1:,.0f} events/s")
-            line("ratio plain/ours", f"{plain1 / ours1:.2f}x")
+            levels: dict[int, dict[str, tuple[float, float]]] = {}
+            for writers in (int(w) for w in args.writers.split(",")):
+                print(f"append, one event per command, {writers} writer process(es)", flush=True)
+                figures = levels[writers] = bench_level(url, writers, args.single)
+                for label, name in (
+                    ("ours", "ours (service → aggregate → recorder)"),
+                    ("plain", "plain psycopg INSERT, same rows"),
+                    ("plain+lock", "plain INSERT under the old EXCLUSIVE table lock"),
+                ):
+                    rate, cpu_ms = figures[label]
+                    line(name, f"{rate:,.0f} events/s, {cpu_ms:.2f} ms CPU/event (client)")
+                line("ratio ours/plain", f"{figures['ours'][0] / figures['plain'][0]:.2f}x")
 
             print("append, 100 events per transaction", flush=True)
             oursb, plainb = bench_batched(url, services, args.batches)
             line("ours (Application.save of 100 events)", f"{oursb:,.0f} events/s")
             line("plain psycopg executemany, same rows", f"{plainb:,.0f} events/s")
-            line("ratio plain/ours", f"{plainb / oursb:.2f}x")
+            line("ratio ours/plain", f"{oursb / plainb:.2f}x")
+
+            print("hash chain, sealed after commit", flush=True)
+            sealed, seal_time, seal_cpu = bench_chain(url)
+            line(
+                "sealer over every event so far",
+                f"{sealed:,} events in {seal_time:.2f} s, {sealed / seal_time:,.0f} events/s,"
+                f" {seal_cpu:.1f} ms CPU per 1,000",
+            )
 
             print(f"projector catch-up over {args.catchup:,}+ events", flush=True)
             total, projector_time, copy_time = bench_catchup(url, services, args.catchup)
@@ -255,9 +270,14 @@ def main() -> None:
             line("ratio projector/COPY", f"{projector_time / copy_time:.2f}x")
         finally:
             services.close()
+    scaling = ", ".join(
+        f"{w} writer(s) {f['ours'][0]:,.0f}/s ({f['ours'][0] / f['plain'][0]:.2f}x plain)"
+        for w, f in levels.items()
+    )
     print(
-        f"summary: append {ours1:,.0f}/s single ({plain1 / ours1:.2f}x plain), "
-        f"{oursb:,.0f}/s batched ({plainb / oursb:.2f}x plain); "
+        f"summary: append {scaling}; "
+        f"{oursb:,.0f}/s batched ({oursb / plainb:.2f}x plain); "
+        f"sealer {sealed / seal_time:,.0f} events/s; "
         f"catch-up {rate:,.0f} events/s ({projector_time / copy_time:.2f}x COPY)",
         flush=True,
     )

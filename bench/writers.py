@@ -1,0 +1,128 @@
+"""Concurrent appends: 1, 4 and 16 writer processes, ours against plain INSERTs of the same rows.
+
+Each writer is its own process (as worker processes are in production: one Python process
+cannot append from 16 threads at once for the GIL), with its own connection, appending
+single-event commands through the real write path (application service → aggregate →
+recorder → ``events_append``). The floor is the same rows, split the same way, inserted by the
+same number of processes with plain psycopg INSERTs (one per transaction) into a copy of the
+table with the same indexes and no triggers. A third run takes the EXCLUSIVE table lock every
+append took before migration 0009, to show what it cost as writers were added. All processes of
+a run start together at a barrier; a run's figure is events over the slowest writer's time.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import uuid
+from multiprocessing.synchronize import Barrier
+from time import perf_counter, process_time
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+
+from application.bundle import build_services
+from application.metadata import CommandContext
+from application.services import ContactDraft
+
+COLUMNS = (
+    "event_id, originator_id, originator_version, aggregate_type, event_type, topic, data,"
+    " org_id, actor, source, workflow_id, workflow_run_id, workflow_type, activity_id,"
+    " correlation_id, causation_id, command_id, occurred_at"
+)
+NAMES = [c.strip() for c in COLUMNS.split(",")]
+Result = tuple[float, float]  # (wall seconds, CPU seconds of the writer process)
+
+
+def _ours(url: str, barrier: Barrier, n: int, wid: int, out: Any) -> None:
+    services = build_services(url, pool_size=1)  # one command at a time: one connection
+    try:
+        services.contacts.create_contact(_ctx(wid, -1), ContactDraft(first_name="warm-up"))
+        barrier.wait()
+        started, cpu = perf_counter(), process_time()
+        for i in range(n):
+            services.contacts.create_contact(
+                _ctx(wid, i), ContactDraft(first_name=f"W{wid}-{i}", email=f"w{wid}.{i}@ex.com")
+            )
+        out.put((perf_counter() - started, process_time() - cpu))
+    finally:
+        services.close()
+
+
+def _plain(
+    url: str, barrier: Barrier, rows: list[dict[str, Any]], table: str, lock: bool, out: Any
+) -> None:
+    sql = f"INSERT INTO {table} ({COLUMNS}) VALUES ({', '.join(['%s'] * len(NAMES))})"
+    values = [tuple(Jsonb(r[n]) if n == "data" else r[n] for n in NAMES) for r in rows]
+    with psycopg.connect(url) as conn:
+        conn.execute("SELECT 1")
+        conn.commit()
+        barrier.wait()
+        started, cpu = perf_counter(), process_time()
+        for value in values:
+            with conn.transaction():
+                if lock:
+                    conn.execute(f"LOCK TABLE {table} IN EXCLUSIVE MODE".encode())
+                conn.execute(sql.encode(), value, prepare=True)
+        out.put((perf_counter() - started, process_time() - cpu))
+
+
+def _ctx(wid: int, i: int) -> CommandContext:
+    return CommandContext(
+        org_id="org_bench",
+        command_id=f"writers-{wid}-{i}-{uuid.uuid4().hex[:8]}",
+        actor="user:bench",
+        source="bench",
+    )
+
+
+def _run(target: Any, args_per_writer: list[tuple[Any, ...]]) -> tuple[float, float]:
+    """Start one process per args tuple, release them together; (slowest wall, total CPU)."""
+    ctx = mp.get_context("fork")
+    barrier = ctx.Barrier(len(args_per_writer))
+    out = ctx.Queue()
+    processes = [
+        ctx.Process(target=target, args=(args[0], barrier, *args[1:], out))
+        for args in args_per_writer
+    ]
+    for p in processes:
+        p.start()
+    results: list[Result] = [out.get() for _ in processes]
+    for p in processes:
+        p.join()
+        if p.exitcode != 0:
+            raise RuntimeError(f"a writer process failed (exit {p.exitcode})")
+    return max(r[0] for r in results), sum(r[1] for r in results)
+
+
+def _max_position(url: str) -> int:
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT coalesce(max(position), 0) FROM events").fetchone()
+    return int(row[0]) if row else 0
+
+
+def bench_level(url: str, writers: int, total: int) -> dict[str, tuple[float, float]]:
+    """Events/s and CPU ms per event (writer processes) for ours, plain and plain+lock."""
+    per = total // writers
+    first = _max_position(url) + 1
+    wall, cpu = _run(_ours, [(url, per, w) for w in range(writers)])
+    figures = {"ours": (per * writers / wall, cpu * 1000 / (per * writers))}
+    with psycopg.connect(url, row_factory=dict_row) as conn:
+        rows = conn.execute(
+            f"SELECT {COLUMNS} FROM events WHERE position >= %s AND source = 'bench'"
+            " AND event_type = 'Contact.Created' AND data->>'first_name' <> 'warm-up'"
+            " ORDER BY position".encode(),
+            (first,),
+        ).fetchall()
+    shares = [rows[w::writers] for w in range(writers)]
+    for label, lock in (("plain", False), ("plain+lock", True)):
+        table = f"events_plain_{writers}_{'lock' if lock else 'free'}"
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(
+                f"CREATE TABLE {table} (LIKE events INCLUDING DEFAULTS INCLUDING IDENTITY"
+                " INCLUDING INDEXES)".encode()
+            )
+        wall, cpu = _run(_plain, [(url, share, table, lock) for share in shares])
+        figures[label] = (len(rows) / wall, cpu * 1000 / len(rows))
+    return figures
