@@ -8,22 +8,31 @@ would cost a round trip and a thread hop each, several times the budget of a fas
 each process leases tokens in chunks instead:
 
 * a process keeps, per key, the tokens it leased; a request takes one locally (no I/O);
-* when they run out, it leases the next chunk with one ``INSERT ... ON CONFLICT DO UPDATE ...
-  RETURNING`` that refills the shared bucket for the time passed (Postgres's clock, so every
-  process agrees) and takes up to a chunk; concurrent requests of one key in one process wait
-  for the same lease rather than each asking;
-* a lease is worth ``CHUNK_SECONDS`` of the rate (at least one token, at most a quarter of the
-  burst) and is dropped after ``LEASE_SECONDS`` unused, so the tokens a process holds but does
-  not use are few and short-lived;
+* when half of them are used, it leases the next chunk in the background, with one
+  ``INSERT ... ON CONFLICT DO UPDATE ... RETURNING`` that refills the shared bucket for the
+  time passed (Postgres's clock, so every process agrees) and takes up to a chunk; a request
+  waits for a lease only when none is held (a key's first request, or traffic outrunning the
+  lease), and concurrent requests of one key in one process then wait for the same one;
+* the size of a lease follows the key's traffic in this process: ``FIRST_LEASE`` tokens at
+  first (and at least that many later), twice the last lease when half of it went within a
+  quarter of ``LEASE_SECONDS``, half when tokens were dropped, at most a quarter of the burst.
+  So a busy key leases every second or so per process at any rate, and a key with sparse
+  traffic about every ``FIRST_LEASE // 2`` requests;
+* the tokens of a lease larger than ``FIRST_LEASE`` are dropped ``LEASE_SECONDS`` after it, so
+  that a process cannot save a large lease for a later burst; a small lease (what a sparse key
+  holds) is kept up to ``KEEP_SECONDS``;
 * an empty bucket answers 429 with ``Retry-After`` (when the next token is due), and the process
   remembers that until then, so a client hammering past its limit costs no query per request.
 
 Every request served took a token from the shared bucket: across all processes a key never gets
-more than its burst plus its rate times the time passed. The price of leasing is the other way:
-a process may refuse while another still holds a few leased tokens of the same key.
+more than its burst plus its rate times the time passed since its first request; in any shorter
+window, at most a small lease and a half more per process (``FIRST_LEASE`` and the leftovers of
+the lease before, kept from earlier). The price
+of leasing is the other way: a process may refuse while another still holds leased tokens of
+the same key (at most half as many again as a quarter of the burst).
 
 If Postgres cannot be asked, requests pass (a limit protects the service; it is not what keeps
-data apart) and the process asks again a second later.
+data apart) and the process asks again ``LEASE_SECONDS`` later.
 """
 
 from __future__ import annotations
@@ -47,12 +56,16 @@ from interfaces.settings import Settings
 log = structlog.get_logger(__name__)
 
 RATE_LIMITED = "/problems/rate-limited"
-# A lease is at most this many seconds of the key's rate...
-CHUNK_SECONDS = 0.05
-# ... and its unused tokens are dropped after this long.
-LEASE_SECONDS = 1.0
+# Leases grow while half of one goes within a quarter of this, so a busy key leases about every
+# second; a lease of more than FIRST_LEASE tokens unused this long is dropped (and the next one
+# is smaller).
+LEASE_SECONDS = 5.0
+# The first and smallest lease of a key in a process (at most a quarter of the burst)...
+FIRST_LEASE = 8
+# ... kept this long: a key with sparse traffic leases about once per FIRST_LEASE // 2 requests.
+KEEP_SECONDS = 60.0
 # When Postgres cannot be asked, a key's requests pass unchecked for a lease's time (so that an
-# outage costs one failed attempt per key and second, not one per request).
+# outage costs one failed attempt per key and lease, not one per request).
 UNCHECKED = 1 << 30
 # How long a lease may wait for a pooled connection before the request passes unchecked.
 POOL_TIMEOUT_SECONDS = 1.0
@@ -91,20 +104,34 @@ class Limit:
         return cls(rate, burst if burst is not None else max(1, math.ceil(2 * rate)))
 
     @property
-    def chunk(self) -> int:
-        return max(1, min(math.ceil(self.rate * CHUNK_SECONDS), self.burst // 4))
+    def max_lease(self) -> int:
+        """The most tokens one lease takes (a process holds at most half as many again)."""
+        return max(1, self.burst // 4)
 
     def seconds_until_one(self, tokens: float) -> float:
         return max(0.0, (1.0 - tokens) / self.rate)
 
 
 class _Lease:
-    __slots__ = ("denied_until", "expires", "tokens")
+    __slots__ = ("denied_until", "expires", "leased_at", "size", "tokens")
 
     def __init__(self) -> None:
         self.tokens = 0
         self.expires = 0.0
         self.denied_until = 0.0
+        self.leased_at = 0.0
+        self.size = 0  # tokens the last lease asked for
+
+    def next_size(self, now: float, limit: Limit) -> int:
+        """Twice the last lease when it goes fast, half when tokens were dropped."""
+        smallest = min(limit.max_lease, FIRST_LEASE)
+        if self.size == 0:
+            return smallest
+        if now >= self.expires and self.tokens > 0:
+            return max(smallest, self.size // 2)
+        if now - self.leased_at < LEASE_SECONDS / 4:  # twice as much lasts < LEASE_SECONDS
+            return min(limit.max_lease, self.size * 2)
+        return max(smallest, min(limit.max_lease, self.size))
 
 
 class RateLimiter:
@@ -156,6 +183,12 @@ class RateLimiter:
             if lease is not None:
                 if lease.tokens > 0 and now < lease.expires:
                     lease.tokens -= 1
+                    if (
+                        0 < 2 * lease.tokens < lease.size  # half left (none: wait)
+                        and now >= lease.denied_until  # refused lately: no query per request
+                        and key not in self._asking
+                    ):
+                        self._start_lease(key, limit, lease.next_size(now, limit))
                     return
                 if now < lease.denied_until:
                     raise _too_many(who, limit, lease.denied_until - now)
@@ -168,29 +201,39 @@ class RateLimiter:
         waiting (its client disconnected) does not cancel it for the others."""
         asking = self._asking.get(key)
         if asking is None:
-            asking = asyncio.ensure_future(self._ask_and_record(key, limit))
-            self._asking[key] = asking
+            lease = self._leases.get(key) or _Lease()
+            asking = self._start_lease(key, limit, lease.next_size(self._clock(), limit))
         await asyncio.shield(asking)
 
-    async def _ask_and_record(self, key: str, limit: Limit) -> None:
+    def _start_lease(self, key: str, limit: Limit, want: int) -> asyncio.Future[None]:
+        asking = asyncio.ensure_future(self._ask_and_record(key, limit, want))
+        self._asking[key] = asking
+        return asking
+
+    async def _ask_and_record(self, key: str, limit: Limit, want: int) -> None:
         try:
-            granted, tokens = await run_in_threadpool(self._ask, key, limit)
-            self._record(key, limit, granted, tokens)
+            granted, tokens = await run_in_threadpool(self._ask, key, limit, want)
+            self._record(key, limit, want, granted, tokens)
         finally:
             del self._asking[key]
 
-    def _record(self, key: str, limit: Limit, granted: int, tokens: float) -> None:
+    def _record(self, key: str, limit: Limit, want: int, granted: int, tokens: float) -> None:
         now = self._clock()
         if len(self._leases) >= MAX_LOCAL_KEYS:
             self._sweep(now)
         lease = self._leases.setdefault(key, _Lease())
-        lease.tokens = granted
-        lease.expires = now + LEASE_SECONDS
+        if granted:
+            lease.tokens = (lease.tokens if now < lease.expires else 0) + granted
+            lease.expires = now + (KEEP_SECONDS if want <= FIRST_LEASE else LEASE_SECONDS)
+            lease.leased_at = now
+        elif lease.tokens == 0 or now >= lease.expires:
+            lease.tokens, lease.expires = 0, now
+        lease.size = want
         lease.denied_until = 0.0 if granted else now + limit.seconds_until_one(tokens)
 
-    def _ask(self, key: str, limit: Limit) -> tuple[int, float]:
+    def _ask(self, key: str, limit: Limit, want: int) -> tuple[int, float]:
         """(tokens granted, tokens left in the shared bucket); runs on the thread pool."""
-        params = {"key": key, "burst": limit.burst, "rate": limit.rate, "want": limit.chunk}
+        params = {"key": key, "burst": limit.burst, "rate": limit.rate, "want": want}
         try:
             with (
                 self._pool.connection(timeout=POOL_TIMEOUT_SECONDS) as conn,
