@@ -23,10 +23,15 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar, cast
 from uuid import UUID
 
-from eventsourcing.persistence import Notification, ProgrammingError, StoredEvent
+from eventsourcing.persistence import (
+    InterfaceError,
+    Notification,
+    OperationalError,
+    ProgrammingError,
+    StoredEvent,
+)
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.utils import retry
-from psycopg import InterfaceError, OperationalError
 from psycopg.sql import SQL
 
 from application.metadata import EventMetadata
@@ -52,13 +57,15 @@ _SELECT_NOTIFICATIONS = SQL(
 # How long a one-off read waits for appends in flight below the last drawn position.
 SAFE_HEAD_WAIT = "5 seconds"
 _SAFE_HEAD = SQL("SELECT events_safe_head(%s::interval) AS head")
+_LAST_AT_OR_BELOW = SQL("SELECT max(position) AS position FROM events WHERE position <= %s")
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
 def _retried(func: _F) -> _F:
-    """The library's own retry of recorder methods on a dropped connection (same exceptions,
-    attempts and wait as eventsourcing.postgres), kept typed for mypy."""
+    """The library's own retry of recorder methods on a dropped connection (same exceptions —
+    the library's, which its datastore raises for psycopg's — attempts and wait as
+    eventsourcing.postgres), kept typed for mypy."""
     decorate = retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     return cast(_F, decorate(func))
 
@@ -171,14 +178,21 @@ class EventsRecorder(PostgresApplicationRecorder):
 
     @_retried
     def max_notification_id(self) -> int | None:
-        """The safe head: the last position a follower may read without missing a late commit.
+        """The greatest recorded position a follower may read without missing a late commit.
 
-        None for an empty store (as the library answers), and while an append stays in flight
-        for longer than ``SAFE_HEAD_WAIT`` (a transaction held open around an insert).
+        The safe head itself may be the position of an append that failed (a version conflict
+        draws a position and rolls back), so the answer is the last event at or below it, read
+        in a second statement whose snapshot is newer than the wait. None for an empty store
+        (as the library answers), and while an append stays in flight for longer than
+        ``SAFE_HEAD_WAIT`` (a transaction held open around an insert).
         """
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             head = self._safe_head(curs)
-        return head or None
+            if head is None:
+                return None
+            curs.execute(_LAST_AT_OR_BELOW, (head,), prepare=True)
+            row = curs.fetchone()
+        return None if row is None or row["position"] is None else int(row["position"])
 
     @staticmethod
     def _safe_head(curs: Any) -> int | None:
