@@ -23,6 +23,10 @@ _COUNTS = (
     "SELECT count(*), coalesce(max(position), 0) FROM events WHERE org_id = %s AND position <= %s"
 )
 _ORG_AT = "SELECT org_id FROM events WHERE position = %s"
+_ORG_UNSEALED = (
+    "SELECT count(*), extract(epoch FROM now() - min(recorded_at))::float8 FROM events"
+    " WHERE org_id = %s AND position > %s"
+)
 _ORG_AFTER = (
     "SELECT EXISTS (SELECT FROM events WHERE org_id = %s AND position > %s AND position <= %s)"
 )
@@ -34,8 +38,9 @@ def org_integrity(conn: Connection[Any], report: IntegrityReport, org_id: str) -
     Keys: ``scope`` (``org``), ``ok``, ``checked`` (the org's events before the first break,
     all of them up to ``head`` when ok), ``head`` (the org's newest event checked, 0 without
     any), ``first_broken_position`` and ``reason`` (the break's own when it is at one of the
-    org's events; otherwise no position and a reason that names no other org's event), and
-    ``head_hash`` (always None here).
+    org's events; otherwise no position and a reason that names no other org's event),
+    ``head_hash`` (always None here), and ``unsealed`` and ``seal_lag_seconds``: the org's
+    events above the checked head (not covered by the chain yet) and the age of the oldest.
     """
     intact_up_to = report.head
     if report.first_broken_position is not None:
@@ -44,6 +49,8 @@ def org_integrity(conn: Connection[Any], report: IntegrityReport, org_id: str) -
         row = cur.execute(_COUNTS, (org_id, intact_up_to)).fetchone()
         assert row is not None
         checked, head = int(row[0]), int(row[1])
+        unsealed = cur.execute(_ORG_UNSEALED, (org_id, report.head)).fetchone()
+        assert unsealed is not None
         broken_here = affected = False
         broken = report.first_broken_position
         if broken is not None:
@@ -68,4 +75,6 @@ def org_integrity(conn: Connection[Any], report: IntegrityReport, org_id: str) -
         "first_broken_position": report.first_broken_position if broken_here else None,
         "reason": reason,
         "head_hash": None,
+        "unsealed": int(unsealed[0]),
+        "seal_lag_seconds": unsealed[1],
     }

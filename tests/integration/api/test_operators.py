@@ -13,10 +13,12 @@ import time
 from typing import Any
 
 import jwt
+import psycopg
 import pytest
 
 from interfaces.api.auth import OperatorPolicy, TokenVerifier
 from interfaces.cli import main as bytedash
+from projections.chain import seal
 from tests.integration.api.conftest import Stack
 from tests.integration.api.support import SECRET, Caller, assert_problem, new_org
 
@@ -42,10 +44,17 @@ async def _two_orgs_with_events(stack: Stack) -> tuple[Caller, Caller]:
     return first, second
 
 
-async def _verified_up_to(caller: Caller, position: int) -> dict[str, Any]:
-    """The operator's report once the chain covers `position` (sealing may trail appends)."""
+def _seal(database_url: str) -> None:
+    with psycopg.connect(database_url) as conn:
+        seal(conn)
+
+
+async def _verified_up_to(stack: Stack, caller: Caller, position: int) -> dict[str, Any]:
+    """The operator's report once the chain covers `position` (sealing trails appends: seal
+    here too, whether or not a sealer runs beside the test)."""
     deadline = time.monotonic() + 20
     while True:
+        await asyncio.to_thread(_seal, stack.database_url)
         verified = await caller.get("/api/v1/audit/verify")
         assert verified.status_code == 200, verified.text
         report: dict[str, Any] = verified.json()
@@ -59,7 +68,7 @@ async def test_an_org_admin_verifies_only_their_own_share_of_the_store(stack: St
     first, second = await _two_orgs_with_events(stack)
     own = await _events_of(first)
     later = max(int(str(e["position"])) for e in await _events_of(second))
-    whole = await _verified_up_to(operator_of(stack), later)
+    whole = await _verified_up_to(stack, operator_of(stack), later)
 
     verified = await first.get("/api/v1/audit/verify")
 
@@ -70,6 +79,7 @@ async def test_an_org_admin_verifies_only_their_own_share_of_the_store(stack: St
     assert body["checked"] == len(own)  # their events, not the store's
     assert body["head"] == max(int(str(e["position"])) for e in own)
     assert body["head_hash"] is None
+    assert body["unsealed"] == 0
     # The other org's later events are nowhere in the answer.
     assert body["head"] < later
 
