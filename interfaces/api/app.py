@@ -15,7 +15,7 @@ from importlib.metadata import version as package_version
 from typing import Any
 
 import structlog
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 from starlette.concurrency import run_in_threadpool
@@ -26,6 +26,7 @@ from interfaces.api.auth import OperatorPolicy, TokenVerifier
 from interfaces.api.context import ApiContext
 from interfaces.api.metrics import ApiMetrics
 from interfaces.api.middleware import MAX_BODY_BYTES, BodyLimitMiddleware, RequestContextMiddleware
+from interfaces.api.openapi import describe_errors
 from interfaces.api.problems import install_problem_handlers
 from interfaces.api.ratelimit import RateLimiter
 from interfaces.api.routers import (
@@ -42,6 +43,7 @@ from interfaces.api.routers import (
     webhooks,
 )
 from interfaces.api.stopping import chain_stop_signals
+from interfaces.api.validation import refuse_unstorable_input
 from interfaces.settings import Settings
 from projections.events import use_fast_json
 
@@ -156,7 +158,10 @@ def create_app(settings: Settings, *, temporal_client: Client | None = None) -> 
         openapi_url="/openapi.json",
         docs_url="/docs",
         redoc_url=None,
+        # Before every route's own dependencies: a NUL or lone surrogate anywhere is a 422.
+        dependencies=[Depends(refuse_unstorable_input)],
     )
+    app.openapi = describe_errors(app)  # type: ignore[method-assign]
     app.state.api = context
     install_problem_handlers(app)
     # Added innermost first: the request context wraps everything, the body limit sits inside.

@@ -20,7 +20,9 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from temporalio.service import RPCError
 
 from interfaces.api.commands import (
@@ -287,6 +289,40 @@ def _phrase(status: int) -> str:
         return "Error"
 
 
+# What FastAPI raises (as a 400, from the parser's error) when a JSON body cannot be decoded
+# for a reason other than a syntax error: not UTF-8, or nested past the interpreter's
+# recursion limit. docs/api.md promises 422 naming the body for every malformed body.
+BODY_PARSE_ERROR = "There was an error parsing the body"
+
+
+def _unparsable_body(request: Request, cause: BaseException | None) -> JSONResponse:
+    if isinstance(cause, UnicodeDecodeError):
+        message = "The body is not valid JSON: it is not UTF-8 text."
+    elif isinstance(cause, RecursionError):
+        message = "The body is not valid JSON: it is nested too deeply."
+    else:
+        message = "The body could not be parsed."
+    return problem_response(
+        422,
+        message,
+        instance=request.url.path,
+        type_=VALIDATION,
+        title="Invalid request",
+        errors=[{"field": "body", "message": message, "location": "body"}],
+    )
+
+
+def allowed_methods(request: Request) -> str:
+    """Every method some route serves at this path (Starlette's 405 names only the first
+    route's), in the order an ``Allow`` header lists them."""
+    methods: set[str] = set()
+    for route in iter_route_contexts(request.app.routes):
+        match, _ = route.matches(request.scope)
+        if match != Match.NONE and route.methods:
+            methods.update(route.methods)
+    return ", ".join(sorted(methods))
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     """Register every exception handler; called once by the app factory."""
 
@@ -315,10 +351,16 @@ def install_problem_handlers(app: FastAPI) -> None:
         assert isinstance(exc, StarletteHTTPException)
         status = exc.status_code
         detail = exc.detail if isinstance(exc.detail, str) else _phrase(status)
+        headers = dict(exc.headers or {})
+        if status == 400 and detail == BODY_PARSE_ERROR:
+            return _unparsable_body(request, exc.__cause__)
         if status == 404 and detail == _phrase(404):
             detail = f"Nothing is served at {request.method} {request.url.path}."
         elif status == 405:
-            allowed = (exc.headers or {}).get("Allow") or (exc.headers or {}).get("allow")
+            allowed = allowed_methods(request)
+            headers = {k: v for k, v in headers.items() if k.lower() != "allow"}
+            if allowed:
+                headers["Allow"] = allowed
             detail = f"{request.method} is not allowed here" + (
                 f"; use {allowed}." if allowed else "."
             )
@@ -335,7 +377,7 @@ def install_problem_handlers(app: FastAPI) -> None:
             detail,
             instance=request.url.path,
             type_=NOT_FOUND if status == 404 else "about:blank",
-            headers=exc.headers,
+            headers=headers or None,
         )
 
     async def on_cursor(request: Request, exc: Exception) -> JSONResponse:

@@ -76,4 +76,11 @@ def require_aware(value: datetime | None, name: str) -> datetime | None:
     """Refuse a naive datetime: "since 09:00" means nothing until it says in which zone."""
     if value is not None and value.tzinfo is None:
         raise ValueError(f"{name} must carry a timezone (an ISO time with Z or +HH:MM)")
+    if value is not None:
+        # 9999-12-31T23:59:59-14:00 is a valid datetime with no UTC counterpart: the state
+        # rebuild compares in UTC, and the answer prints it in UTC.
+        try:
+            value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError(f"{name} is out of range once converted to UTC") from None
     return value

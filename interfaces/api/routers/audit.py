@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -21,6 +20,7 @@ from psycopg import Connection
 from interfaces.api.deps import AdminViewer, Caller, Context, Cursor, Db, Limit
 from interfaces.api.problems import VALIDATION, ProblemError, not_found
 from interfaces.api.responses import API_PREFIX
+from interfaces.api.schemas.times import IsoTime
 from projections.audit import (
     AGGREGATE_TYPES,
     aggregate_history,
@@ -40,8 +40,12 @@ router = APIRouter(prefix=API_PREFIX, tags=["audit"])
 NDJSON = "application/x-ndjson"
 Text = Annotated[str | None, Query(max_length=200)]
 Position = Annotated[int | None, Query(ge=0, description="Only events after this position.")]
-Since = Annotated[datetime | None, Query(description="occurred_at >= since (with a timezone).")]
-Until = Annotated[datetime | None, Query(description="occurred_at < until (with a timezone).")]
+Since = Annotated[
+    IsoTime | None, Query(description="occurred_at >= since (ISO 8601 with a timezone).")
+]
+Until = Annotated[
+    IsoTime | None, Query(description="occurred_at < until (ISO 8601 with a timezone).")
+]
 
 
 def _invalid(error: ValueError, field: str = "query") -> ProblemError:
@@ -145,7 +149,7 @@ def aggregate_state_route(
     aggregate_id: str,
     caller: Caller,
     db: Db,
-    as_of: Annotated[datetime | None, Query(description="ISO time with a timezone.")] = None,
+    as_of: Annotated[IsoTime | None, Query(description="ISO time with a timezone.")] = None,
     version: Annotated[int | None, Query(ge=1)] = None,
 ) -> JSONResponse:
     """The aggregate rebuilt from its events as of a time or a version (else now)."""

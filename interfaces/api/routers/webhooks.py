@@ -19,6 +19,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from domain.values import json_problem
 from interfaces.api.commands import Outcome, ReadBack, Wait
 from interfaces.api.deps import Commands, Context
 from interfaces.api.problems import UNAUTHENTICATED, ProblemError, conflict, invalid, not_found
@@ -47,7 +48,7 @@ def parse_payload(content_type: str, body: bytes) -> dict[str, Any]:
             fields = parse_qs(body.decode(), keep_blank_values=True, strict_parsing=False)
         except UnicodeDecodeError:
             raise invalid("body", "the form body is not UTF-8") from None
-        return {k: v[0] if len(v) == 1 else v for k, v in fields.items()}
+        return storable({k: v[0] if len(v) == 1 else v for k, v in fields.items()})
     if media not in ("application/json", "") and not media.endswith("+json"):
         raise ProblemError(
             415,
@@ -56,10 +57,24 @@ def parse_payload(content_type: str, body: bytes) -> dict[str, Any]:
         )
     try:
         payload = json.loads(body) if body else {}
-    except (ValueError, UnicodeDecodeError):
+    except UnicodeDecodeError:
+        raise invalid("body", "the body is not UTF-8 text") from None
+    except RecursionError:
+        raise invalid("body", "the body is nested too deeply") from None
+    except ValueError:
         raise invalid("body", "the body is not valid JSON") from None
     if not isinstance(payload, dict):
         raise invalid("body", "the body must be a JSON object")
+    return storable(payload)
+
+
+def storable(payload: dict[str, Any]) -> dict[str, Any]:
+    """The payload, unless a value could never be stored (a NUL, a lone surrogate, deep
+    nesting): refused here rather than by an execution that could never record it."""
+    found = json_problem(payload)
+    if found is not None:
+        field, reason = found
+        raise invalid(field or "body", f"{field or 'the body'} {reason}")
     return payload
 
 

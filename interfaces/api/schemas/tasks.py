@@ -6,9 +6,10 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, Field, field_validator
+from pydantic import Field, field_validator
 
 from interfaces.api.schemas.common import PublicModel, RequestBody, refuse_null
+from interfaces.api.schemas.times import IsoTime
 
 TaskStatus = Literal["todo", "in_progress", "done", "cancelled"]
 Priority = Literal["low", "medium", "high", "urgent"]
@@ -31,7 +32,7 @@ class TaskCreate(RequestBody):
     description: Description | None = None
     status: TaskStatus = "todo"
     priority: Priority = "medium"
-    due_date: AwareDatetime | None = Field(
+    due_date: IsoTime | None = Field(
         default=None, description="ISO 8601 date-time with a timezone."
     )
     metadata: dict[str, Any] = Field(default_factory=dict)
@@ -48,7 +49,7 @@ class TaskUpdate(RequestBody):
     description: Description | None = None
     status: TaskStatus | None = None
     priority: Priority | None = None
-    due_date: AwareDatetime | None = None
+    due_date: IsoTime | None = None
     metadata: dict[str, Any] | None = None
 
     _not_null = field_validator("title", "assigned_to", "status", "priority", "metadata")(
