@@ -234,8 +234,8 @@ class Projector:
         if not busy:
             timeout = self._idle_timeout()
             if not self._horizon.settled:
-                # Appends were in flight at the observation: their commit NOTIFYs can arrive
-                # before they release their mark, so look again soon rather than wait for one.
+                # Appends were in flight at the observation: their end need not be followed by a
+                # NOTIFY (a process rings once for a burst of appends), so look again soon.
                 timeout = min(timeout, _UNSETTLED_POLL)
             self._wait_for_notify(conn, timeout, stop)
 

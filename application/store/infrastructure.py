@@ -16,6 +16,7 @@ from psycopg import Connection
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool
 
+from application.store.doorbell import Doorbell
 from application.store.recorder import EventsRecorder
 from application.store.transcoder import EventMapper
 
@@ -77,8 +78,10 @@ class EventStoreInfrastructure:
         # instead: service is back within a couple of seconds of Postgres.
         self.datastore.pool.reconnect_timeout = RECONNECT_TIMEOUT
         self.datastore.pool._check = _check_or_drain(self.datastore.pool)
-        self.recorder = EventsRecorder(self.datastore)
+        self.doorbell = Doorbell(database_url)
+        self.recorder = EventsRecorder(self.datastore, self.doorbell)
         self.mapper = EventMapper()
 
     def close(self) -> None:
+        self.doorbell.close()
         self.datastore.close()

@@ -1,7 +1,8 @@
 """The eventsourcing library's Postgres application recorder, writing our ``events`` table.
 
-We keep the library's guarantees (followers never pass over an event that commits late, NOTIFY
-to wake them, IntegrityError on a version conflict, retries on a dropped connection) and change
+We keep the library's guarantees (followers never pass over an event that commits late, a
+NOTIFY to wake them — sent after the commit, application/store/doorbell.py — IntegrityError on
+a version conflict, retries on a dropped connection) and change
 the row it writes: metadata goes into indexed columns, the event itself into a ``jsonb`` column
 that SQL can read, and each event gets an ``event_id`` derived from its command so that a
 retried command collides with its own earlier events instead of appending copies.
@@ -35,6 +36,7 @@ from eventsourcing.utils import retry
 from psycopg.sql import SQL
 
 from application.metadata import EventMetadata
+from application.store.doorbell import Doorbell
 
 EVENTS_CHANNEL = "events"
 # Namespace of event ids: uuid5(EVENT_ID_NAMESPACE, "<command id>:<aggregate id>:<n>").
@@ -82,8 +84,9 @@ def event_id_for(command_id: str, originator_id: UUID | str, nth: int) -> UUID:
 
 
 class EventsRecorder(PostgresApplicationRecorder):
-    def __init__(self, datastore: PostgresDatastore) -> None:
+    def __init__(self, datastore: PostgresDatastore, doorbell: Doorbell | None = None) -> None:
         super().__init__(datastore, events_table_name="events")
+        self.doorbell = doorbell
         self.channel_name = EVENTS_CHANNEL
         self.select_events_statement = _SELECT_EVENTS.format()
 
@@ -142,7 +145,10 @@ class EventsRecorder(PostgresApplicationRecorder):
                 ),
                 prepare=True,
             )
-            return [int(row["notification_id"]) for row in curs.fetchall()]
+            positions = [int(row["notification_id"]) for row in curs.fetchall()]
+        if self.doorbell is not None:
+            self.doorbell.ring()  # committed: wake the followers (application/store/doorbell.py)
+        return positions
 
     @_retried
     def select_notifications(

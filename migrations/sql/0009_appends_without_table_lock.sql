@@ -31,6 +31,11 @@
 --    first row chained to 32 zero bytes. The chain values of every event recorded before this
 --    migration are moved there unchanged, so an existing store verifies exactly as before.
 --
+-- 4. The append no longer NOTIFYs. Postgres serialises the commits of every transaction that
+--    NOTIFYs (from pre-commit until its commit record is flushed), which made concurrent appends
+--    as slow as one; the recorder rings a doorbell after its commit instead
+--    (application/store/doorbell.py).
+--
 -- The identity sequence keeps CACHE 1 (stated below): with a per-session cache, values would
 -- no longer be handed out in the order they are drawn, and the argument above would not hold.
 
@@ -69,7 +74,6 @@ CREATE OR REPLACE FUNCTION events_append(
 ) RETURNS SETOF bigint
 LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM pg_notify('events', '');
     RETURN QUERY
     INSERT INTO events (event_id, originator_id, originator_version, aggregate_type, event_type,
                         topic, data, org_id, actor, source, workflow_id, workflow_run_id,
@@ -88,7 +92,7 @@ END;
 $$;
 
 COMMENT ON FUNCTION events_append IS
-    'Appends one command''s events in one statement (no table lock) and notifies followers.';
+    'Appends one command''s events in one statement, without a table lock (0009)';
 
 -- -- 2. the safe head --------------------------------------------------------------------------
 
