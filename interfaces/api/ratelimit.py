@@ -17,7 +17,7 @@ each process leases tokens in chunks instead:
   first (and at least that many later), twice the last lease when half of it went within a
   quarter of ``LEASE_SECONDS``, half when tokens were dropped, at most a quarter of the burst.
   So a busy key leases every second or so per process at any rate, and a key with sparse
-  traffic about every ``FIRST_LEASE // 2`` requests;
+  traffic every few requests (5 to 8 with ``FIRST_LEASE`` 8);
 * the tokens of a lease larger than ``FIRST_LEASE`` are dropped ``LEASE_SECONDS`` after it, so
   that a process cannot save a large lease for a later burst; a small lease (what a sparse key
   holds) is kept up to ``KEEP_SECONDS``;
@@ -62,7 +62,7 @@ RATE_LIMITED = "/problems/rate-limited"
 LEASE_SECONDS = 5.0
 # The first and smallest lease of a key in a process (at most a quarter of the burst)...
 FIRST_LEASE = 8
-# ... kept this long: a key with sparse traffic leases about once per FIRST_LEASE // 2 requests.
+# ... kept this long, so that a key with sparse traffic does not lease for every request.
 KEEP_SECONDS = 60.0
 # When Postgres cannot be asked, a key's requests pass unchecked for a lease's time (so that an
 # outage costs one failed attempt per key and lease, not one per request).
@@ -224,7 +224,8 @@ class RateLimiter:
         lease = self._leases.setdefault(key, _Lease())
         if granted:
             lease.tokens = (lease.tokens if now < lease.expires else 0) + granted
-            lease.expires = now + (KEEP_SECONDS if want <= FIRST_LEASE else LEASE_SECONDS)
+            small = max(want, granted) <= FIRST_LEASE  # not a pass while Postgres is away
+            lease.expires = now + (KEEP_SECONDS if small else LEASE_SECONDS)
             lease.leased_at = now
         elif lease.tokens == 0 or now >= lease.expires:
             lease.tokens, lease.expires = 0, now
