@@ -130,7 +130,7 @@ def describe(step: Step, problem: str) -> str:
 
 
 def activity_problem(
-    error: FailureError, attempts: int | None = None, window: timedelta = RECORD_WINDOW
+    error: FailureError, attempts: int | None = None, window: timedelta | None = None
 ) -> str:
     """Why an activity failed for good, in words the timeline can show. A regular activity's
     failure arrives as an `ActivityError` around its cause; a local activity's as the cause
@@ -139,8 +139,8 @@ def activity_problem(
     if isinstance(cause, ActivityTimeoutError) and cause.type == TimeoutType.SCHEDULE_TO_CLOSE:
         # The retry window ran out: say so, with the last attempt's failure when known.
         last = cause.cause
-        detail = last.message if isinstance(last, FailureError) else "no answer"
-        return f"gave up after retrying for {_duration(window)} ({detail})"
+        gave_up = f"gave up after retrying for {_duration(window or RECORD_WINDOW)}"
+        return f"{gave_up} ({last.message})" if isinstance(last, FailureError) else gave_up
     message = cause.message if isinstance(cause, ApplicationError) else str(cause or error)
     retry_state = error.retry_state if isinstance(error, ActivityError) else None
     if attempts is not None and retry_state == RetryState.MAXIMUM_ATTEMPTS_REACHED:
@@ -345,7 +345,7 @@ class Engine:
             if is_cancelled_exception(error):
                 raise
             attempts = retry.maximum_attempts or None
-            problem = activity_problem(error, attempts, window or RECORD_WINDOW)
+            problem = activity_problem(error, attempts, window)
             raise StepHalt("failed", describe(step, problem)) from None
         return result.output
 

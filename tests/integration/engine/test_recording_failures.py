@@ -10,24 +10,33 @@ why; a step's output that cannot be stored fails the execution the same way at i
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
+import psycopg
+import pytest
+from psycopg import sql
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
-from application.bundle import Services
+from application.bundle import Services, build_services
 from application.metadata import CommandContext
+from tests.conftest import dbname_of
 from tests.integration.engine.support import (
     Handle,
     definition,
     event_types,
     events,
+    snapshot,
     start,
     step,
     waiting_at,
 )
+from tests.support.postgres import with_dbname
 from worker.contracts import NAMED_SIGNAL, ExecutionResult, NamedSignal
+from worker.main import build_worker
+from worker.workflows import engine
 
 CTX = CommandContext(org_id="org_e", command_id="reader")
 # Long enough for a worker on a busy machine, far shorter than any retry window: an execution
@@ -103,3 +112,63 @@ async def test_a_step_output_that_cannot_be_stored_fails_the_execution_at_its_fi
     assert execution.status == "failed"
     assert execution.error == result.error
     assert event_types(engine_db, execution_id)[-1] == "Failed"
+
+
+def _outage(database_url: str, *, down: bool) -> None:
+    """Take the execution's database away (refuse new connections, end the open ones) or give
+    it back: what the worker sees while Postgres is down or failing over."""
+    name = dbname_of(database_url)
+    admin = with_dbname(database_url, "postgres")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS {}").format(
+                sql.Identifier(name), sql.SQL("false" if down else "true")
+            )
+        )
+        if down:
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                (name,),
+            )
+
+
+async def test_an_outage_longer_than_the_retry_window_fails_the_execution_with_the_reason(
+    temporal_env: WorkflowEnvironment,
+    database_url: str,
+    task_queue: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Recording used to retry forever; it now gives up after RECORD_WINDOW (five minutes,
+    shortened here) and the execution ends failed, saying so, once Postgres is back."""
+    monkeypatch.setattr(engine, "RECORD_WINDOW", timedelta(seconds=2))
+    services = build_services(database_url, pool_size=2)
+    body = definition(step("review", "assign_task", title="Review", assign_to="role:hr"))
+    try:
+        # The product's worker, unsandboxed so that its workflows read the shortened window.
+        config = build_worker(temporal_env.client, services, f"{task_queue}-unrun").config()
+        config.update(task_queue=task_queue, workflow_runner=UnsandboxedWorkflowRunner())
+        async with Worker(**config):
+            _outage(database_url, down=True)
+            try:
+                execution_id, handle = await start(temporal_env.client, task_queue, body)
+                # Past the window and the longest attempt (a pooled connection is waited for
+                # up to 5 s): the begin gave up, and its failure's record waits for Postgres.
+                await asyncio.sleep(10)
+                assert (await snapshot(handle)).status == "pending"
+            finally:
+                _outage(database_url, down=False)
+            result = await asyncio.wait_for(handle.result(), 90)
+    finally:
+        services.close()
+
+    assert result.status == "failed"
+    assert result.error is not None
+    assert result.error.startswith(
+        "The execution could not be recorded: gave up after retrying for 2 seconds"
+    )
+    assert event_types(database_url, execution_id) == [
+        "Created",
+        "Started",
+        "StepStarted(start)",
+        "Failed(start)",
+    ]

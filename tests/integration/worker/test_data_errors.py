@@ -94,8 +94,8 @@ async def test_a_nul_in_a_contact_is_refused_at_once_as_an_invalid_value(
     assert refusal.type == "InvalidValue"
     assert refusal.non_retryable
     assert failed.retry_state is not None and failed.retry_state.name == "NON_RETRYABLE_FAILURE"
-    assert refusal.message.startswith("The command's data cannot be stored:")
-    assert "Unicode" in refusal.message or "NUL" in refusal.message
+    # Refused by the domain, or by Postgres when a value reaches it: either way it says why.
+    assert "NUL" in refusal.message or "\\u0000" in refusal.message
     assert "\x00" not in refusal.message  # the reason itself can be stored and shown
     assert _events(database_url) == 0
 
