@@ -33,9 +33,12 @@ from application.bundle import build_services
 from interfaces.api import create_app
 from tests.integration.api.conftest import Stack, api_settings, serving
 from tests.integration.api.support import Caller, assert_problem, events_of
+from worker.commands import CreateContact
 from worker.contracts import (
+    CONTACT_COMMAND_WORKFLOW,
     NAMED_SIGNAL,
     CommandMeta,
+    CommandResult,
     ExecutionResult,
     NamedSignal,
 )
@@ -289,3 +292,31 @@ async def test_a_refusal_stands_when_the_command_is_resent_with_its_key(stack: S
     temporal = stack.app.state.api.require_temporal()
     runs = [run async for run in temporal.list_workflows(f"WorkflowId = '{first['workflow_id']}'")]
     assert len(runs) == 1
+
+
+async def test_a_command_started_without_the_org_in_its_memo_is_found_by_its_input(
+    stack: Stack,
+) -> None:
+    """Workflows an older API started carry no memo: their org comes from the command's own
+    metadata, so they stay as private as the others."""
+    caller = stack.caller("member")
+    contact_id = str(uuid.uuid4())
+    workflow_id = f"contact-create-{contact_id}"
+    temporal = stack.app.state.api.require_temporal()
+    await temporal.execute_workflow(
+        CONTACT_COMMAND_WORKFLOW,
+        CreateContact(meta=CommandMeta(org_id=caller.org), contact_id=contact_id, first_name="Al"),
+        id=workflow_id,
+        task_queue=stack.task_queue,
+        result_type=CommandResult,
+    )
+
+    fate = await _fate(caller, f"/api/v1/commands/{workflow_id}")
+
+    assert fate["status"] == "succeeded"
+    assert fate["resource"] == {
+        "type": "contact",
+        "id": contact_id,
+        "url": f"/api/v1/contacts/{contact_id}",
+    }
+    assert_problem(await stack.caller("member").get(f"/api/v1/commands/{workflow_id}"), 404)
