@@ -122,3 +122,29 @@ def test_a_token_accepted_a_moment_ago_is_refused_once_it_expires() -> None:
     time.sleep(max(0.0, expires + LEEWAY_SECONDS - time.time()) + 0.2)
     with pytest.raises(AuthenticationError, match="expired"):
         verifier.verify(token)
+
+
+def test_operator_and_rate_limit_settings_read_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AUTH_OPERATOR_CLAIM", "realm_access.roles")
+    monkeypatch.setenv("AUTH_OPERATOR_SUBJECTS", "ops-1, ops-2 ,")
+    monkeypatch.setenv("RATE_LIMIT_API_PER_SECOND", "5")
+    monkeypatch.setenv("RATE_LIMIT_WEBHOOK_PER_SECOND", "0")
+
+    loaded = Settings(_env_file=None)
+
+    assert loaded.auth_operator_claim == "realm_access.roles"
+    assert loaded.operator_subjects() == frozenset({"ops-1", "ops-2"})
+    assert (loaded.rate_limit_api_per_second, loaded.rate_limit_api_burst) == (5.0, None)
+    monkeypatch.setenv("RATE_LIMIT_API_BURST", "-1")
+    with pytest.raises(ValidationError, match="rate_limit_api_burst"):
+        Settings(_env_file=None)
+
+
+def test_a_jwks_switches_the_development_secret_off_in_development_too() -> None:
+    with_jwks = settings(env="development", auth_jwt_secret=None, auth_jwks_url="https://x/jwks")
+    both = settings(env="development", auth_jwt_secret=STRONG, auth_jwks_url="https://x/jwks")
+
+    assert with_jwks.jwt_secret() is None
+    assert both.jwt_secret() == STRONG  # configured on purpose: both verifiers, each its own alg
