@@ -7,6 +7,7 @@ old files only once no execution that started under the old code can still be ru
     .venv/bin/python -m tests.integration.engine.record_histories [SUFFIX]
 
 SUFFIX (say `_v2`) is added to every file name, so that new recordings sit beside the old ones.
+`--only-failures` records only the histories of `record_failures` (added with that patch).
 
 It starts its own Temporal dev server, database, SMTP server and HTTP endpoint, runs a few
 executions that between them use every step type, a cancel, a timeout, continue-as-new and the
@@ -48,7 +49,9 @@ from worker.contracts import (
 from worker.main import build_worker
 
 HISTORIES = Path(__file__).resolve().parents[2] / "histories"
-SUFFIX = sys.argv[1] if __name__ == "__main__" and len(sys.argv) > 1 else ""
+ONLY_FAILURES = "--only-failures"
+_ARGS = [a for a in sys.argv[1:] if a != ONLY_FAILURES] if __name__ == "__main__" else []
+SUFFIX = _ARGS[0] if _ARGS else ""
 
 
 async def _save(
@@ -174,6 +177,29 @@ async def record(client: Client, queue: str, endpoint_url: str) -> None:
     await _save(client, looping, "execution_loop_first_run", run_id=first_run)
     await _save(client, looping, "execution_loop_last_run")
 
+    await record_failures(client, queue)
+
+
+async def record_failures(client: Client, queue: str) -> None:
+    """Recordings that fail for good (`record-failure-ends-execution`): data that cannot be
+    stored at the begin and at the finish, and a step the domain refuses."""
+    simple = definition(step("review", "assign_task", title="Review", assign_to="role:hr"))
+    _, unstorable = await start(client, queue, simple, payload={"note": "a\x00b"})
+    await unstorable.result()
+    await _save(client, unstorable, "execution_record_failure_begin")
+
+    hearing = definition(step("hear", "wait_for_signal", signal="go"))
+    _, heard = await start(client, queue, hearing)
+    await waiting_at(heard, "hear")
+    await heard.signal(NAMED_SIGNAL, NamedSignal(name="go", payload={"note": "a\x00b"}))
+    await heard.result()
+    await _save(client, heard, "execution_record_failure_finish")
+
+    refused = definition(step("mark", "update_contact", fields={"email": "not-an-email"}))
+    _, refusing = await start(client, queue, refused)
+    await refusing.result()
+    await _save(client, refusing, "execution_refused_step")
+
 
 async def main() -> None:
     HISTORIES.mkdir(exist_ok=True)
@@ -181,7 +207,10 @@ async def main() -> None:
         with smtp_server() as (smtp_url, _), http_endpoint() as endpoint:
             worker = build_worker(stack.client, stack.services, stack.queue, smtp_url=smtp_url)
             async with worker:
-                await asyncio.wait_for(record(stack.client, stack.queue, endpoint.url), 120)
+                if ONLY_FAILURES in sys.argv[1:]:
+                    await asyncio.wait_for(record_failures(stack.client, stack.queue), 120)
+                else:
+                    await asyncio.wait_for(record(stack.client, stack.queue, endpoint.url), 120)
 
 
 if __name__ == "__main__":
