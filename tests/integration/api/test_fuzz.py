@@ -26,6 +26,7 @@ import time
 from typing import Any
 
 import httpx
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis.errors import Unsatisfiable
@@ -105,8 +106,11 @@ async def _real_ids(stack: Stack, headers: dict[str, str]) -> dict[str, str]:
     }
 
 
-async def test_every_operation_answers_as_documented_under_fuzzing(stack: Stack) -> None:
-    print(f"fuzz seed: {SEED} (repeat with FUZZ_SEED={SEED}); {FUZZ_EXAMPLES} examples each")
+async def test_every_operation_answers_as_documented_under_fuzzing(
+    stack: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with capsys.disabled():  # in the run's output whatever happens, for reproduction
+        print(f"\nfuzz seed: {SEED} (repeat with FUZZ_SEED={SEED}), {FUZZ_EXAMPLES} examples each")
     loop = asyncio.get_running_loop()
     headers = auth(new_org(), "owner", "fuzzer")
     ids = await _real_ids(stack, headers)
@@ -190,7 +194,8 @@ async def test_every_operation_answers_as_documented_under_fuzzing(stack: Stack)
     started = time.monotonic()
     await asyncio.to_thread(run_all)
     seconds = time.monotonic() - started
-    print(f"fuzz: {sent} requests over {len(document['paths'])} paths in {seconds:.0f} s")
+    with capsys.disabled():
+        print(f"fuzz: {sent} requests over {len(document['paths'])} paths in {seconds:.0f} s")
 
     assert sent > 0
     assert not failures, f"seed {SEED}:\n" + "\n".join(failures)
