@@ -43,6 +43,7 @@ from worker.contracts import (
     NamedSignal,
 )
 from worker.main import build_worker
+from worker.starts import Origin, execution_input, start_execution
 
 SIGNAL_DEFINITION: dict[str, Any] = {
     "name": "Waits for a signal",
@@ -127,6 +128,17 @@ async def _fate(caller: Caller, url: str, *, until: str | None = None) -> dict[s
             return body
         await asyncio.sleep(0.1)
     raise AssertionError(f"the command never became {until}: {body}")
+
+
+async def _eventually_ended(caller: Caller, url: str) -> dict[str, Any]:
+    """The execution as the read side shows it once it has ended (the projector follows)."""
+    for _ in range(100):
+        response = await caller.get(url)
+        if response.status_code == 200 and response.json()["status"] != "running":
+            body: dict[str, Any] = response.json()
+            return body
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{url} never showed the execution ended: {response.text}")
 
 
 async def _signal_definition(stack: Stack, org: str) -> str:
@@ -320,3 +332,33 @@ async def test_a_command_started_without_the_org_in_its_memo_is_found_by_its_inp
         "url": f"/api/v1/contacts/{contact_id}",
     }
     assert_problem(await stack.caller("member").get(f"/api/v1/commands/{workflow_id}"), 404)
+
+
+async def test_an_execution_whose_payload_cannot_be_stored_is_failed_in_the_read_model(
+    stack: Stack,
+) -> None:
+    """Issue 10, item 6: such an execution used to retry its first record forever, with
+    nothing in any read model. Started here as a record trigger or a schedule would start it
+    (the webhook route now refuses such a payload at the door)."""
+    member = stack.caller("member")
+    definition_id = await _signal_definition(stack, member.org)
+    definition = (await member.get(f"/api/v1/definitions/{definition_id}")).json()
+    origin = Origin("trigger", scope=definition_id, key=str(uuid.uuid4()))
+    execution = execution_input(
+        meta=CommandMeta(org_id=member.org, actor=f"trigger:{definition_id}", source="trigger"),
+        execution_id=origin.execution_id(),
+        definition_id=definition_id,
+        definition_version=int(definition["definition_version"]),
+        definition=definition,
+        trigger={"type": "manual"},
+        payload={"note": "first\x00second"},
+    )
+    temporal = stack.app.state.api.require_temporal()
+    started = await start_execution(temporal, stack.task_queue, execution, origin)
+
+    fate = await _fate(member, f"/api/v1/commands/{started.workflow_id}", until="succeeded")
+    shown = await _eventually_ended(member, fate["resource"]["url"])
+
+    assert shown["status"] == "failed"
+    assert shown["error"].startswith("The execution could not be recorded: ")
+    assert "cannot be stored" in shown["error"]
