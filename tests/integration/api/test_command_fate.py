@@ -45,6 +45,7 @@ from worker.contracts import (
 from worker.main import build_worker
 from worker.starts import Origin, execution_input, start_execution
 
+ENDED = ("completed", "failed", "cancelled", "timed_out")
 SIGNAL_DEFINITION: dict[str, Any] = {
     "name": "Waits for a signal",
     "statuses": [],
@@ -134,7 +135,7 @@ async def _eventually_ended(caller: Caller, url: str) -> dict[str, Any]:
     """The execution as the read side shows it once it has ended (the projector follows)."""
     for _ in range(100):
         response = await caller.get(url)
-        if response.status_code == 200 and response.json()["status"] != "running":
+        if response.status_code == 200 and response.json()["status"] in ENDED:
             body: dict[str, Any] = response.json()
             return body
         await asyncio.sleep(0.1)
