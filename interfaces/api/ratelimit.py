@@ -177,6 +177,8 @@ class RateLimiter:
             )
 
     async def take(self, key: str, limit: Limit, who: str) -> None:
+        """One token of `key`, from this process's lease (no I/O), else from a new lease; a
+        429 problem naming `who` when the shared bucket is empty."""
         while True:
             now = self._clock()
             lease = self._leases.get(key)
