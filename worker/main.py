@@ -45,8 +45,9 @@ def build_worker(
     (tests use it to prove that executions survive a worker that lost its memory).
     `sticky_queue_timeout` is how long a workflow task waits for the worker that has the
     workflow cached before any worker may take it: the delay after that worker dies.
-    `interceptors` wrap every activity and workflow outside the product's own (tracing, say,
-    or a test's injected fault)."""
+    `interceptors` wrap every activity and workflow inside the product's own (tracing, say,
+    or a test's injected fault), so their log lines carry the activity's context and what they
+    raise is classified like the activity's own errors."""
     handlers = CommandHandlers(services)
     commands = CommandActivities(handlers)
     mailer = None if smtp_url is None else SmtpMailer(SmtpSettings.from_url(smtp_url))
@@ -64,7 +65,7 @@ def build_worker(
             schedules.scheduled_execution_input,
         ],
         # Binds every activity's log context and reports its refusals as non-retryable failures.
-        interceptors=[*interceptors, ActivityContextInterceptor()],
+        interceptors=[ActivityContextInterceptor(), *interceptors],
         activity_executor=ThreadPoolExecutor(
             max_workers=activity_threads, thread_name_prefix="activity"
         ),

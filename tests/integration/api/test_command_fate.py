@@ -30,6 +30,7 @@ from temporalio.worker import (
 )
 
 from application.bundle import build_services
+from application.errors import ConcurrencyError
 from interfaces.api import create_app
 from tests.integration.api.conftest import Stack, api_settings, serving
 from tests.integration.api.support import Caller, assert_problem, events_of
@@ -58,25 +59,31 @@ SIGNAL_DEFINITION: dict[str, Any] = {
 
 class FailAfterCommit(Interceptor):
     """For the orgs in `orgs`: the next activity does its work (its events commit), then fails
-    for good with a dropped connection. Each org is failed once."""
+    for good with a dropped connection. For the orgs in `conflicts`: the next activity loses
+    every race with concurrent writers, as the service reports it after its own attempts. Each
+    org is failed once."""
 
     def __init__(self) -> None:
         self.orgs: set[str] = set()
+        self.conflicts: set[str] = set()
 
     def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
-        return _FailAfterCommit(next, self.orgs)
+        return _FailAfterCommit(next, self)
 
 
 class _FailAfterCommit(ActivityInboundInterceptor):
-    def __init__(self, next: ActivityInboundInterceptor, orgs: set[str]) -> None:
+    def __init__(self, next: ActivityInboundInterceptor, faults: FailAfterCommit) -> None:
         super().__init__(next)
-        self._orgs = orgs
+        self._faults = faults
 
     async def execute_activity(self, input: ExecuteActivityInput) -> Any:
-        result = await self.next.execute_activity(input)
         org = _org(input.args)
-        if org in self._orgs:
-            self._orgs.discard(org)
+        if org in self._faults.conflicts:
+            self._faults.conflicts.discard(org)
+            raise ConcurrencyError("command kept conflicting with concurrent changes; try again")
+        result = await self.next.execute_activity(input)
+        if org in self._faults.orgs:
+            self._faults.orgs.discard(org)
             raise ApplicationError(
                 "server closed the connection unexpectedly",
                 type="OperationalError",
@@ -363,3 +370,23 @@ async def test_an_execution_whose_payload_cannot_be_stored_is_failed_in_the_read
     assert shown["status"] == "failed"
     assert shown["error"].startswith("The execution could not be recorded: ")
     assert "cannot be stored" in shown["error"]
+
+
+async def test_a_conflict_found_only_by_the_worker_is_a_409_for_a_waiting_caller(
+    stack: Stack, faults: FailAfterCommit
+) -> None:
+    """It used to be retried ten times (about 45 s), so `?wait=true` answered 504."""
+    caller = stack.caller("member")
+    created = await caller.post("/api/v1/contacts?wait=true", json={"first_name": "Ada"})
+    contact_id = created.json()["id"]
+    faults.conflicts.add(caller.org)
+
+    response = await caller.patch(
+        f"/api/v1/contacts/{contact_id}?wait=true&wait_timeout=10", json={"last_name": "King"}
+    )
+
+    problem = assert_problem(response, 409)
+    assert "try again" in problem["detail"]
+    fate = await _fate(caller, f"/api/v1/commands/{problem['workflow_id']}")
+    assert fate["status"] == "failed"
+    assert fate["problem"]["status"] == 409
