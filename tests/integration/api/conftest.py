@@ -24,6 +24,7 @@ from application.bundle import Services, build_services
 from interfaces.api import create_app
 from interfaces.settings import Settings
 from projections import Projector, default_projections
+from projections.chain import ChainSealer
 from tests.integration.api.support import SECRET, WEBHOOK_KEY, Caller, new_org
 from tests.support.postgres import PostgresServer
 from worker.main import build_worker
@@ -83,11 +84,18 @@ def projector_running(module_database_url: str) -> Iterator[None]:
         with Projector(module_database_url, default_projections(), poll_interval=0.2) as p:
             p.run_forever(stop)
 
-    thread = threading.Thread(target=run, name="api-tests-projector", daemon=True)
-    thread.start()
+    # The projector process runs the sealer beside the projections (interfaces/cli.py).
+    sealer = ChainSealer(module_database_url, poll_interval=0.2)
+    threads = [
+        threading.Thread(target=run, name="api-tests-projector", daemon=True),
+        threading.Thread(target=sealer.run_forever, args=(stop,), name="api-tests-sealer"),
+    ]
+    for thread in threads:
+        thread.start()
     yield
     stop.set()
-    thread.join(10)
+    for thread in threads:
+        thread.join(10)
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")

@@ -107,8 +107,12 @@ async def test_audit_reads_stay_in_the_callers_org_and_refuse_bad_input(stack: S
 
 async def test_verifying_the_store_is_for_admins(stack: Stack) -> None:
     admin = Caller(stack.client, new_org(), "admin", operator=True)  # the whole store: operators
-    verified = await admin.get("/api/v1/audit/verify")
-    assert verified.status_code == 200, verified.text
+    for _ in range(100):  # the sealer trails the newest event by moments
+        verified = await admin.get("/api/v1/audit/verify")
+        assert verified.status_code == 200, verified.text
+        if verified.json()["unsealed"] == 0:
+            break
+        await asyncio.sleep(0.1)
     assert verified.json()["ok"] is True
-    assert verified.json()["head"] >= 1
+    assert verified.json()["head"] >= 1 and verified.json()["seal_lag_seconds"] is None
     assert_problem(await admin.as_role("member").get("/api/v1/audit/verify"), 403)
