@@ -475,17 +475,16 @@ class CommandGateway:
             return await self._succeeded(handle, known)
         if resource_type == "execution" and description.status == WorkflowExecutionStatus.CANCELED:
             return replace(known, status="succeeded")  # cancelled by a Temporal cancel request
+        # Failed, terminated or timed out: a refusal says why; anything else names how the
+        # workflow ended (the cause is in the worker's log, not for the client).
+        failure: CommandError = CommandCrashedError(workflow_id)
         try:
             await handle.result()
         except WorkflowFailureError as error:
-            return replace(known, status="failed", error=failure_of(error, workflow_id))
-        return replace(
-            known,
-            status="failed",
-            error=CommandCrashedError(
-                workflow_id, extra={"workflow_status": _status_name(description)}
-            ),
-        )
+            failure = failure_of(error, workflow_id)
+        if isinstance(failure, CommandCrashedError):
+            failure.extra["workflow_status"] = _status_name(description)
+        return replace(known, status="failed", error=failure)
 
     async def _succeeded(self, handle: WorkflowHandle[Any, Any], known: Fate) -> Fate:
         """The resource a completed command names (a definition's or an admin action's id

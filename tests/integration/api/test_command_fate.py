@@ -276,6 +276,7 @@ async def test_a_command_that_failed_runs_again_when_resent_with_its_key_and_app
     fate = await _fate(caller, status_url)
     assert fate["status"] == "failed"
     assert fate["problem"]["status"] == 500
+    assert fate["problem"]["workflow_status"] == "failed"
 
     again = await caller.post("/api/v1/contacts?wait=true", json=body, headers=key)
 
