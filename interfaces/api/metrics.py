@@ -17,6 +17,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from psycopg_pool import ConnectionPool
 
+from projections.chain import seal_status
 from projections.queries import projection_status
 
 log = structlog.get_logger(__name__)
@@ -47,6 +48,7 @@ class ReadSideCollector(Collector):
                     "SELECT coalesce(max(position), 0) AS head FROM events"
                 ).fetchone()
                 rows = projection_status(conn)
+                seal = seal_status(conn)
         except Exception as e:  # a scrape reports the outage rather than failing
             log.warning("metrics.read_side_unavailable", error=str(e))
             up.add_metric([], 0)
@@ -81,6 +83,18 @@ class ReadSideCollector(Collector):
         yield position
         yield lag_events
         yield lag_seconds
+        unsealed = GaugeMetricFamily(
+            "bytedash_chain_unsealed_events",
+            "Events the hash chain does not cover yet (the sealer trails the head by moments)",
+        )
+        unsealed.add_metric([], float(seal.unsealed))
+        yield unsealed
+        seal_lag = GaugeMetricFamily(
+            "bytedash_chain_seal_lag_seconds",
+            "Age of the oldest event not yet sealed into the hash chain (0 when all are)",
+        )
+        seal_lag.add_metric([], float(seal.lag_seconds or 0.0))
+        yield seal_lag
 
 
 def _value(row: Any, key: str) -> Any:

@@ -69,6 +69,8 @@ async def test_metrics_show_latency_by_route_template_and_the_read_side(stack: S
     )
     assert contacts_position is not None and float(contacts_position.group(1)) >= 1
     assert "bytedash_read_side_up 1.0" in text
+    assert re.search(r"^bytedash_chain_unsealed_events \S+$", text, re.M)
+    assert re.search(r"^bytedash_chain_seal_lag_seconds \S+$", text, re.M)
 
 
 async def test_request_and_correlation_ids_are_generated_or_echoed(stack: Stack) -> None:
