@@ -1,9 +1,25 @@
-"""Command latency through the whole stack: ``python -m bench.api`` from the repo root.
+"""The HTTP API: ``python -m bench.api`` from the repo root.
 
-Starts the real ``bytedash up`` on embedded Postgres and Temporal in a temporary folder, then
-times sequential calls: ``POST /contacts?wait=true`` (HTTP → Temporal workflow → activity →
-event store → projector → read back), ``POST /contacts`` without waiting, and ``GET /healthz``
-over the same HTTP stack as the floor. Prints p50/p99 and a final ``summary:`` line.
+Two benches:
+
+* **Commands** (default): starts the real ``bytedash up`` on embedded Postgres and Temporal in a
+  temporary folder, then times sequential calls: ``POST /contacts?wait=true`` (HTTP → Temporal
+  workflow → activity → event store → projector → read back), ``POST /contacts`` without
+  waiting, and ``GET /healthz`` over the same HTTP stack as the floor. Prints p50/p99 and a
+  final ``summary:`` line.
+* **Reads under load** (``--load``): starts ``bytedash up`` once per ``--api-workers`` count
+  (default ``1,2``; other ``up`` flags after ``--``) against the Postgres server of DATABASE_URL
+  (else 127.0.0.1:5432) in a scratch database and the Temporal dev server ``up`` embeds, creates
+  executions through signed webhooks (each with its contact and review task), then sends the
+  three reads a dashboard polls, in turn: ``GET /api/v1/contacts``,
+  ``GET /api/v1/tasks?execution_id=`` and ``GET /api/v1/executions/{id}``. First an open loop:
+  ``--rate`` requests/s (default 500; several allowed: ``--rate 250,500``) for ``--seconds``,
+  each request timed from the moment it was *due* (a server that falls behind shows it in the
+  latencies instead of slowing the client down), with the CPU per request of the API
+  process(es) and of Postgres. Then, when Debian's ``wrk`` is installed
+  (``apt-get install -y wrk``), the capacity: ``wrk`` closed loop on 8 connections, as fast as
+  the API answers. Each step is repeated ``--rounds`` times; the ``summary:`` line gives the
+  medians, and the capacity of each worker count against the first.
 """
 
 from __future__ import annotations
@@ -39,9 +55,30 @@ def _time(n: int, call: Callable[[int], None]) -> list[float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--calls", type=int, default=200)
-    args = parser.parse_args()
+    parser.add_argument("--load", action="store_true", help="the reads under load")
+    parser.add_argument(
+        "--rate", default="500", help="--load: requests per second (several: 250,500)"
+    )
+    parser.add_argument(
+        "--api-workers", default="1,2", help="--load: API processes, one stack each (1,2)"
+    )
+    parser.add_argument("--seconds", type=float, default=20.0, help="--load: of each round")
+    parser.add_argument("--rounds", type=int, default=3, help="--load: rounds")
+    parser.add_argument("--executions", type=int, default=30, help="--load: to read")
+    args, up_args = parser.parse_known_args()
+    if args.load:
+        from bench.api_load import run_load
+
+        rates = [float(rate) for rate in args.rate.split(",")]
+        workers = [int(count) for count in args.api_workers.split(",")]
+        run_load(rates, args.seconds, args.rounds, args.executions, workers, up_args)
+        return
+    if up_args:
+        parser.error(f"unknown arguments {up_args}")
 
     port = free_port(18400)
     base = f"http://127.0.0.1:{port}"
