@@ -152,8 +152,10 @@ async def test_an_outage_longer_than_the_retry_window_fails_the_execution_with_t
             try:
                 execution_id, handle = await start(temporal_env.client, task_queue, body)
                 # Past the window and the longest attempt (a pooled connection is waited for
-                # up to 5 s): the begin gave up, and its failure's record waits for Postgres.
-                await asyncio.sleep(10)
+                # up to 5 s), twice over: on a loaded machine a workflow task may time out
+                # (10 s) and its local activity start again, with a window of its own. Then the
+                # begin has given up, and its failure's record waits for Postgres.
+                await asyncio.sleep(20)
                 assert (await snapshot(handle)).status == "pending"
             finally:
                 _outage(database_url, down=False)
