@@ -56,6 +56,7 @@ from projections.admin.errors import (
 from projections.admin.progress import ProgressCallback, ProgressUpdate
 from projections.base import Projection
 from projections.batch import Exclusions, PoisonPolicy, Stepper, may_be_poison, project_next_batch
+from projections.prefetch import Prefetcher
 
 log = structlog.get_logger(__name__)
 
@@ -147,6 +148,10 @@ class Rebuild:
         self.options = options
         self.requested_by = requested_by
 
+    @property
+    def url(self) -> str:
+        return self._url
+
     def run(
         self,
         *,
@@ -185,6 +190,8 @@ class Rebuild:
                 _mark_failed(self._url, rebuild_id, exc)
                 log.error("rebuild_failed", projection=self.live.name, error=error_text(exc))
                 raise
+            finally:
+                run.prefetch.close()
         report = RebuildReport(
             name=self.live.name,
             kind=kind,
@@ -269,6 +276,8 @@ class _Run:
         options = rebuild.options
         self._options = options
         self._exclusions = Exclusions(rebuild.live.name)
+        # The next batch's events are read while this one is applied (projections/prefetch.py).
+        self.prefetch = Prefetcher(rebuild.url, application_name="bytedash-rebuild-read")
         self._stepper = Stepper(
             rebuild.aside,
             batch_size=options.batch_size,
@@ -276,6 +285,7 @@ class _Run:
             policy=PoisonPolicy(attempts=options.park_after, backoff=options.retry_backoff),
             until=stop_position,
             exclusions=self._exclusions,
+            read=self.prefetch.read,
         )
         self.tally = BuildTally(position=tracking.position_of(conn, rebuild.aside.name) or 0)
         self._resumed_at = self.tally.position
