@@ -146,7 +146,8 @@ async def test_an_outage_longer_than_the_retry_window_fails_the_execution_with_t
     try:
         # The product's worker, unsandboxed so that its workflows read the shortened window.
         config = build_worker(temporal_env.client, services, f"{task_queue}-unrun").config()
-        config.update(task_queue=task_queue, workflow_runner=UnsandboxedWorkflowRunner())
+        config["task_queue"] = task_queue
+        config["workflow_runner"] = UnsandboxedWorkflowRunner()
         async with Worker(**config):
             _outage(database_url, down=True)
             try:
