@@ -1,7 +1,7 @@
 """Rebuild benchmark: ``python -m bench.rebuild`` from the repo root.
 
 Generates 1,000,000 realistic events in SQL (100,000 contacts, tasks and executions; ten events
-per trio: tests/integration/projections/eventlog.py), then rebuilds the contacts, tasks and
+per trio: bench/synthetic.py), then rebuilds the contacts, tasks and
 executions projections from position zero with the admin tooling — aside, indexed, caught up and
 swapped in, exactly what ``bytedash projections rebuild NAME`` does — and compares the time with
 a binary COPY of the very rows the rebuild produced into empty copies of the tables (same
@@ -12,6 +12,9 @@ model, as a rebuild in production does): ``sequential`` (one projection after an
 ``processes`` (one process per projection, as three ``bytedash projections rebuild`` would),
 ``threads`` (one process; slower than sequential on two cores: decoding events is GIL-bound
 Python, and threads only add switching).
+
+The aim (issue 9): 1,000,000 events rebuilt within 30 s. The COPY floor is measured in the same
+run, after the rebuilds, so the ratio holds on a busy machine where the seconds do not.
 
 Options: ``--units N`` (default 100000: ten events each), ``--batch-size N`` (default: the
 rebuild's own), ``--modes a,b`` (default ``sequential,processes``).
@@ -36,7 +39,7 @@ from projections.admin.rebuild import DEFAULT_BATCH_SIZE
 
 PROJECTIONS = ("contacts", "tasks", "executions")
 MODES = ("sequential", "processes", "threads")
-AIM_SECONDS = 60.0
+AIM_SECONDS = 30.0
 
 
 def generate(url: str, units: int) -> float:
