@@ -1,7 +1,8 @@
 """Realistic events written straight into ``events``, for the rebuild benchmark: a contact (3
 events), a task (2) and an execution that runs one step (5) per unit, spread over ten orgs,
-generated in SQL so that a million take seconds. Written the way the real writer appends: under
-the EXCLUSIVE table lock, with a NOTIFY in the same transaction.
+generated in SQL so that a million take seconds. One INSERT, with a NOTIFY in the same
+transaction, as an append: the insert trigger of migration 0009 marks it in flight for followers
+like any other.
 """
 
 from __future__ import annotations
@@ -67,7 +68,6 @@ ORDER BY i, k.ord
 def append_synthetic(database_url: str, units: int, *, seed: str = "s") -> int:
     """Append `units` * 10 realistic events (see _SYNTHETIC); return how many."""
     with psycopg.connect(database_url) as conn, conn.transaction():
-        conn.execute("LOCK TABLE events IN EXCLUSIVE MODE")
         conn.execute("NOTIFY events")
         conn.execute(_SYNTHETIC, {"units": units, "seed": seed})
     return units * 10
