@@ -17,10 +17,13 @@ What runs:
   saves of 1000 events each get two unbroken runs of positions.
 * The cases of the library's Postgres suite (its repository's ``tests/persistence_tests/
   test_postgres.py``, which the installed package does not ship) that concern an application
-  recorder, written again here because they cannot be imported: the retry of every method
-  after the server dropped the pool's connection (``test_retry_*``), a subscription that reads
-  while another thread writes, and the ``ProgrammingError`` of a recorder whose table is missing
-  (for us: a database that was never migrated).
+  recorder, written again here because they cannot be imported: a call after the server ended
+  every session (``test_retry_*_after_closing_connection``), a subscription that reads while
+  another thread writes, and the ``ProgrammingError`` of a recorder whose table is missing (for
+  us: a database that was never migrated).
+* One case more for each recorder method: the connection is lost after the pool lent it, so
+  that the pool's pre_ping cannot hide it and only the method's own retry (the library's
+  ``@retry``) gets the call through (``test_*_survives_a_connection_lost_after_it_was_lent``).
 
 What does not run, and why:
 
@@ -30,12 +33,13 @@ What does not run, and why:
   ``test_fetch_ids_after_insert_events``: they drive the library's client-side append
   (``_insert_stored_events`` taking ``LOCK TABLE`` with the datastore's ``lock_timeout``, and
   ``insert_events_statement``), which our recorder does not use: an append is one call of the
-  ``events_append`` database function (migration 0008).
+  ``events_append`` database function, and takes no table lock (migrations 0008, 0009).
 * ``TrackingRecorderTestCase`` and ``ProcessRecorderTestCase``: our recorder records events only;
   projections keep their own tracking tables.
 
-Cases that wait for the recorder to get the library's retry back are marked
-``xfail(strict=True)``: they turn red when the fix lands, so that the mark is removed with it.
+The case that waits for a fix of the store (issue 9: one save's positions in one unbroken run)
+is marked ``xfail(strict=True)`` with the cause: it turns red when the fix lands, so that the
+mark is removed with it.
 """
 
 from __future__ import annotations
@@ -43,10 +47,13 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import threading
 import time
 import uuid
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -61,19 +68,26 @@ from eventsourcing.persistence import (
     Notification,
     ProgrammingError,
     StoredEvent,
+    Subscription,
 )
 from eventsourcing.postgres import PostgresDatastore
 
 from application.metadata import CommandContext, EventMetadata
 from application.store import EventsRecorder, EventStoreInfrastructure
+from application.store.recorder import EVENTS_CHANNEL
 from migrations import apply_migrations
 
 CONTRACT_ORG = "org_library_contract"
-RETRY = "@retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)"
-WAITS_FOR_RETRY = (
-    "EventsRecorder.{method} lacks the library's " + RETRY + " with eventsourcing.persistence's "
-    "exception classes (the datastore raises those, not psycopg's): a connection the server "
-    "dropped fails the call instead of being replaced (issue 9)"
+WAITS_FOR_NON_INTERLEAVING = (
+    "Without the table lock, concurrent events_append calls (migration 0009) draw positions row "
+    "by row from one sequence, so a save held up midway gets two runs with another save's in "
+    "between; the library keeps one save's positions in one unbroken run (issue 9: draw a "
+    "save's positions together, or state the difference in docs/event-store.md)"
+)
+LIBRARY_RACE_BY_CHANCE = (
+    "Two unsynchronised saves of 1000 events interleave or not by chance since migration 0009 "
+    "(about 3 runs in 4 here): as a strict case it would flap. "
+    "test_a_save_held_up_midway_still_gets_one_unbroken_run decides it with certainty."
 )
 
 
@@ -154,22 +168,25 @@ class ContractRecorder(EventsRecorder):
         return [replace(n, state=decode_opaque_state(n.state)) for n in rows]
 
 
-def drop_every_connection(database_url: str) -> int:
-    """What the issue saw: the server terminates every session on this test's database.
+def terminate_sessions(database_url: str, pid: int | None = None) -> int:
+    """What the issue saw: the server terminates sessions on this test's database (one backend,
+    or every one but the caller's), as a restart, a failover or an administrator does.
 
     Only this test's own database (each test has one), so no other test's connections are
-    touched. Waits until the backends are gone, so that the recorder's next call meets a dead
-    connection rather than racing the termination.
+    touched. Waits until the backends are gone, so that the recorder's next statement meets a
+    dead connection rather than racing the termination.
     """
-    others = "datname = current_database() AND pid <> pg_backend_pid()"
+    which = "datname = current_database() AND pid <> pg_backend_pid()"
+    if pid is not None:
+        which += f" AND pid = {int(pid)}"
     with psycopg.connect(database_url, autocommit=True) as conn:
         row = conn.execute(
-            f"SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE {others}".encode()
+            f"SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE {which}".encode()
         ).fetchone()
         terminated = int(row[0]) if row else 0
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
-            left = conn.execute(f"SELECT count(*) FROM pg_stat_activity WHERE {others}".encode())
+            left = conn.execute(f"SELECT count(*) FROM pg_stat_activity WHERE {which}".encode())
             count = left.fetchone()
             if count is not None and count[0] == 0:
                 return terminated
@@ -180,14 +197,15 @@ def drop_every_connection(database_url: str) -> int:
 class OnMigratedDatabase(TestCase):
     """A fresh database with every migration applied, and the product's own datastore on it.
 
-    The datastore is built by ``EventStoreInfrastructure`` as the services build it (its
-    ``lock_timeout`` and all), with a pool of one connection as in the library's Postgres suite:
-    the retry cases then know that the one pooled connection is the dropped one.
+    The datastore is built by ``EventStoreInfrastructure`` as the services build it (pre_ping
+    and all), with a pool of one connection as in the library's Postgres suite: the retry cases
+    then know that the one pooled connection is the dropped one.
     """
 
     database_url: str
     infrastructure: EventStoreInfrastructure
     datastore: PostgresDatastore
+    dropped_one: bool
 
     @pytest.fixture(autouse=True)
     def _migrated_database(self, database_url: str) -> Iterator[None]:
@@ -198,12 +216,79 @@ class OnMigratedDatabase(TestCase):
         self.infrastructure.close()
 
     def create_recorder(self) -> ContractRecorder:
-        return ContractRecorder(self.datastore)
+        """Built from the infrastructure's own parts, as ``EventStoreInfrastructure`` builds
+        the services' recorder (its doorbell sends the NOTIFY that wakes subscriptions)."""
+        return ContractRecorder(self.datastore, self.infrastructure.doorbell)
+
+    @contextmanager
+    def hang_breaker(self, seconds: float) -> Iterator[None]:
+        """A subscription waits for a NOTIFY as long as none comes. Rather than hang the run,
+        end this database's sessions after ``seconds``: the subscription's LISTEN thread fails,
+        the subscription stops and raises, and the case fails saying why."""
+        fired = threading.Event()
+
+        def fire() -> None:
+            fired.set()
+            terminate_sessions(self.database_url)
+
+        timer = threading.Timer(seconds, fire)
+        timer.start()
+        try:
+            yield
+        except BaseException as exc:
+            if fired.is_set():
+                raise AssertionError(
+                    f"no event reached the subscription for {seconds} s (no NOTIFY?)"
+                ) from exc
+            raise
+        finally:
+            timer.cancel()
+            timer.join()
 
     def resize_pool(self, size: int) -> None:
         """As the library's Postgres suite does for its cases that need several connections."""
         self.datastore.pool.open()
         self.datastore.pool.resize(size, size)
+
+    def wait_until_listening(self) -> None:
+        """Until a session of this test's database has run ``LISTEN "events"``."""
+        deadline = time.monotonic() + 10
+        with psycopg.connect(self.database_url, autocommit=True) as conn:
+            while time.monotonic() < deadline:
+                found = conn.execute(
+                    "SELECT 1 FROM pg_stat_activity WHERE datname = current_database()"
+                    " AND query = %s",
+                    (f'LISTEN "{EVENTS_CHANNEL}"',),
+                ).fetchone()
+                if found:
+                    return
+                time.sleep(0.01)
+        raise AssertionError("the subscription did not LISTEN within 10 s")
+
+    def one_event(self, recorder: ContractRecorder) -> StoredEvent:
+        stored = StoredEvent(uuid.uuid4(), 1, "topic1", b"state1")
+        self.assertEqual(recorder.insert_events([stored]), [1])
+        return stored
+
+    def drop_the_next_lent_connection(self) -> None:
+        """The server ends the next connection the pool lends, just after the pool's own check
+        passed: the recorder gets a connection that was alive when lent and is dead when used.
+
+        Done in the pool's check hook (where pre_ping runs), once, by a real
+        ``pg_terminate_backend`` of that connection's backend; ``dropped_one`` says it happened.
+        """
+        pool = self.datastore.pool
+        pool_check = pool._check
+        self.dropped_one = False
+
+        def check_then_drop(conn: psycopg.Connection[Any]) -> None:
+            if pool_check is not None:
+                pool_check(conn)
+            pool._check = pool_check
+            self.assertEqual(terminate_sessions(self.database_url, conn.info.backend_pid), 1)
+            self.dropped_one = True
+
+        pool._check = check_then_drop
 
 
 class TestEventsRecorderContract(
@@ -224,7 +309,8 @@ class TestEventsRecorderContract(
     def test_insert_subscribe(self) -> None:
         # A subscription holds one connection to LISTEN while another reads.
         self.resize_pool(2)
-        self.optional_test_insert_subscribe()
+        with self.hang_breaker(30):
+            self.optional_test_insert_subscribe()
 
     def test_subscription_reads_every_event_while_another_thread_writes(self) -> None:
         """The library's ``test_subscribe_concurrent_reading_and_writing``, in our own words: a
@@ -246,36 +332,44 @@ class TestEventsRecorderContract(
                 positions.extend(saved or [])
             return positions
 
-        def read(after: int | None) -> list[int]:
-            seen: list[int] = []
-            with recorder.subscribe(gt=after) as subscription:
-                for notification in subscription:
-                    self.assertEqual(notification.state, b"state1")
-                    seen.append(notification.id)
-                    if len(seen) == total:
-                        break
-            return seen
+        seen: list[int] = []
 
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            reading = pool.submit(read, recorder.max_notification_id())
-            written = pool.submit(write).result(timeout=60)
-            self.assertEqual(reading.result(timeout=60), written)
-        self.assertEqual(written, sorted(written))
+        def read(subscription: Subscription[Any]) -> None:
+            for notification in subscription:
+                self.assertEqual(notification.state, b"state1")
+                seen.append(notification.id)
+                if len(seen) == total:
+                    return
+
+        with recorder.subscribe(gt=recorder.max_notification_id()) as subscription:
+            # The library's subscription pulls once, then LISTENs in another thread: what
+            # commits in between waits for the next NOTIFY. Writing starts once it listens.
+            self.wait_until_listening()
+            with ThreadPoolExecutor(max_workers=2) as pool:
+                reading = pool.submit(read, subscription)
+                written = pool.submit(write).result(timeout=60)
+                try:
+                    reading.result(timeout=30)
+                except FutureTimeout:
+                    subscription.stop()
+                    raise AssertionError(
+                        f"the subscriber received {len(seen)} of {total} events in 30 s"
+                    ) from None
+        self.assertEqual(seen, written)
         self.assertEqual(len(set(written)), total)
 
-    # The library retries every recorder method on InterfaceError and OperationalError (the
-    # datastore's translation of psycopg's), ten attempts 0.2 s apart: a connection that the
-    # server dropped (restart, failover, idle timeout, pg_terminate_backend) is discarded by the
-    # pool and the call goes through on a new one.
+    # The library's retry cases, as its Postgres suite writes them: every session is ended
+    # while the pool holds its one idle connection, and the next call must still answer. Our
+    # pool checks a connection before lending it (pre_ping, application/store/infrastructure.py)
+    # so it replaces that dead one before the recorder sees it.
 
     def _one_event_then_drop_connections(self, recorder: ContractRecorder) -> StoredEvent:
         stored = StoredEvent(uuid.uuid4(), self.INITIAL_VERSION, "topic1", b"state1")
         recorder.insert_events([stored])
         self.assertEqual(len(self.datastore.pool._pool), 1)
-        self.assertGreaterEqual(drop_every_connection(self.database_url), 1)
+        self.assertGreaterEqual(terminate_sessions(self.database_url), 1)
         return stored
 
-    @pytest.mark.xfail(strict=True, reason=WAITS_FOR_RETRY.format(method="select_notifications"))
     def test_retry_select_notifications_after_closing_connection(self) -> None:
         recorder = self.create_recorder()
         stored = self._one_event_then_drop_connections(recorder)
@@ -292,19 +386,47 @@ class TestEventsRecorderContract(
 
         self.assertEqual(recorder.max_notification_id(), 1)
 
-    def test_retry_select_events_after_closing_connection(self) -> None:
+    # The same drop where no check before lending can see it: the connection dies after the
+    # pool lent it and before the recorder's statement runs (a restart or failover at that
+    # moment, or one in the middle of a statement). Only the recorder's own retry (the
+    # library's ``@retry`` on each method) gets the call through, on a new connection.
+
+    def test_select_notifications_survives_a_connection_lost_after_it_was_lent(self) -> None:
         recorder = self.create_recorder()
-        stored = self._one_event_then_drop_connections(recorder)
+        stored = self.one_event(recorder)
+        self.drop_the_next_lent_connection()
+
+        notifications = recorder.select_notifications(start=1, limit=1)
+
+        self.assertEqual(
+            [(n.id, n.originator_id) for n in notifications], [(1, stored.originator_id)]
+        )
+        self.assertTrue(self.dropped_one)
+
+    def test_max_notification_id_survives_a_connection_lost_after_it_was_lent(self) -> None:
+        recorder = self.create_recorder()
+        self.one_event(recorder)
+        self.drop_the_next_lent_connection()
+
+        self.assertEqual(recorder.max_notification_id(), 1)
+        self.assertTrue(self.dropped_one)
+
+    def test_select_events_survives_a_connection_lost_after_it_was_lent(self) -> None:
+        recorder = self.create_recorder()
+        stored = self.one_event(recorder)
+        self.drop_the_next_lent_connection()
 
         self.assertEqual(recorder.select_events(stored.originator_id), [stored])
+        self.assertTrue(self.dropped_one)
 
-    @pytest.mark.xfail(strict=True, reason=WAITS_FOR_RETRY.format(method="insert_events"))
-    def test_retry_insert_events_after_closing_connection(self) -> None:
+    def test_insert_events_survives_a_connection_lost_after_it_was_lent(self) -> None:
         recorder = self.create_recorder()
-        first = self._one_event_then_drop_connections(recorder)
+        first = self.one_event(recorder)
         second = replace(first, originator_version=first.originator_version + 1)
+        self.drop_the_next_lent_connection()
 
         self.assertEqual(recorder.insert_events([second]), [2])
+        self.assertTrue(self.dropped_one)
         self.assertEqual(recorder.select_events(first.originator_id), [first, second])
 
 
@@ -313,25 +435,27 @@ class TestEventsRecorderOwnReadsRetry(OnMigratedDatabase):
     every command makes before it appends. The library's reason to retry its reads applies to
     them as well (they change nothing, so a second attempt is always safe)."""
 
-    @pytest.mark.xfail(strict=True, reason=WAITS_FOR_RETRY.format(method="command_outcome"))
-    def test_retry_command_outcome_after_closing_connection(self) -> None:
-        recorder = self.create_recorder()
+    def _one_command(self, recorder: ContractRecorder) -> StoredEvent:
         stored = StoredEvent(uuid.uuid4(), 1, "topic1", b"state1")
         context = CommandContext(org_id=CONTRACT_ORG, command_id="command-1")
         recorder.insert_events([stored], metadata=context.stamped(datetime.now(UTC)))
-        drop_every_connection(self.database_url)
+        return stored
+
+    def test_command_outcome_survives_a_connection_lost_after_it_was_lent(self) -> None:
+        recorder = self.create_recorder()
+        stored = self._one_command(recorder)
+        self.drop_the_next_lent_connection()
 
         self.assertEqual(recorder.command_outcome("command-1"), stored.originator_id)
+        self.assertTrue(self.dropped_one)
 
-    @pytest.mark.xfail(strict=True, reason=WAITS_FOR_RETRY.format(method="command_position"))
-    def test_retry_command_position_after_closing_connection(self) -> None:
+    def test_command_position_survives_a_connection_lost_after_it_was_lent(self) -> None:
         recorder = self.create_recorder()
-        stored = StoredEvent(uuid.uuid4(), 1, "topic1", b"state1")
-        context = CommandContext(org_id=CONTRACT_ORG, command_id="command-1")
-        recorder.insert_events([stored], metadata=context.stamped(datetime.now(UTC)))
-        drop_every_connection(self.database_url)
+        self._one_command(recorder)
+        self.drop_the_next_lent_connection()
 
         self.assertEqual(recorder.command_position("command-1"), 1)
+        self.assertTrue(self.dropped_one)
 
 
 class TestEventsRecorderNonInterleaving(
@@ -341,7 +465,57 @@ class TestEventsRecorderNonInterleaving(
 
     def setUp(self) -> None:
         super().setUp()
-        self.resize_pool(2)
+        self.resize_pool(3)
+
+    @pytest.mark.skip(reason=LIBRARY_RACE_BY_CHANCE)
+    def test(self) -> None:
+        super().test()
+
+    @pytest.mark.xfail(strict=True, reason=WAITS_FOR_NON_INTERLEAVING)
+    def test_a_save_held_up_midway_still_gets_one_unbroken_run(self) -> None:
+        """The library's race, made certain: save A waits halfway through its rows (on a row
+        another transaction is inserting with the same aggregate version) while save B goes
+        through; then A completes. Each save's positions must still be one unbroken run."""
+        recorder = self.create_recorder()
+        stack_a = self.create_stack(self.new_originator_id())[:100]
+        stack_b = self.create_stack(self.new_originator_id())[:100]
+        held = stack_a[50]
+        with psycopg.connect(self.database_url) as blocker:
+            blocker.execute(
+                "INSERT INTO events (event_id, originator_id, originator_version, aggregate_type,"
+                " event_type, topic, data, org_id, occurred_at)"
+                " VALUES (gen_random_uuid(), %s, %s, '', '', 'held', '{}', %s, now())",
+                (held.originator_id, held.originator_version, CONTRACT_ORG),
+            )
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                saving_a = pool.submit(recorder.insert_events, stack_a)
+                self.wait_until_an_append_waits()
+                positions_b = list(recorder.insert_events(stack_b) or [])
+                blocker.rollback()
+                positions_a = list(saving_a.result(timeout=30) or [])
+
+        self.assertEqual((len(positions_a), len(positions_b)), (100, 100))
+        for name, positions in (("A", positions_a), ("B", positions_b)):
+            self.assertEqual(
+                positions,
+                list(range(positions[0], positions[0] + 100)),
+                f"save {name} got positions {positions[0]}..{positions[-1]} with gaps: "
+                f"{sorted(set(range(positions[0], positions[-1] + 1)) - set(positions))[:5]}...",
+            )
+
+    def wait_until_an_append_waits(self) -> None:
+        """Until a session of this test's database waits for a lock (save A on the held row)."""
+        deadline = time.monotonic() + 10
+        with psycopg.connect(self.database_url, autocommit=True) as conn:
+            while time.monotonic() < deadline:
+                found = conn.execute(
+                    "SELECT 1 FROM pg_stat_activity WHERE datname = current_database()"
+                    " AND wait_event_type = 'Lock' AND query LIKE '%events_append%'"
+                ).fetchone()
+                if found:
+                    return
+                time.sleep(0.01)
+        raise AssertionError("save A never waited for the held row")
 
 
 class TestEventsRecorderWithoutMigrations(TestCase):
@@ -356,7 +530,9 @@ class TestEventsRecorderWithoutMigrations(TestCase):
         self.infrastructure = EventStoreInfrastructure(
             empty_database_url, pool_size=1, max_overflow=0
         )
-        self.recorder = ContractRecorder(self.infrastructure.datastore)
+        self.recorder = ContractRecorder(
+            self.infrastructure.datastore, self.infrastructure.doorbell
+        )
         self.recorder.create_table()
         yield
         self.infrastructure.close()
