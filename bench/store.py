@@ -5,17 +5,18 @@ eventsourcing recorder — next to plain psycopg INSERTs of the very same rows i
 table, measured in the same run: single-event commands from 1, 4 and 16 writer processes at
 once (bench/writers.py; with the old table lock beside them), and 100 events per transaction;
 then the sealer's rate over everything appended (the hash chain, now off the write path); then
-projector catch-up over 100,000+ events next to a COPY of the same read-model rows. Ratios say
+projector catch-up over 100,000+ events next to a binary COPY of the same read-model rows
+(bench/catchup.py). Ratios say
 how much our machinery costs over the floor Postgres sets on this machine.
 
 Options: ``--single N`` (default 2000 events per writer level), ``--writers 1,4,16``,
-``--batches N`` (default 50, 100 events each), ``--catchup N`` (default 100000 events).
+``--batches N`` (default 50, 100 events each), ``--catchup N`` (default 100000 events),
+``--catchup-runs N`` (default 3; bench/catchup.py measures each against a binary COPY).
 """
 
 from __future__ import annotations
 
 import argparse
-import io
 import logging
 import time
 import uuid
@@ -29,15 +30,13 @@ from psycopg.types.json import Jsonb
 
 from application.bundle import Services, build_services
 from application.metadata import CommandContext
+from bench.catchup import catchup_against_copy, print_run, summary
 from bench.common import line, machine, scratch_database, timed
 from bench.writers import bench_level
 from domain.contact import Contact
 from domain.execution import WorkflowExecution
 from domain.task import Task
-from projections import Projector, default_projections
 from projections.chain import seal
-
-READ_MODEL_TABLES = ("contacts", "tasks", "executions", "definitions", "definition_versions")
 
 COLUMNS = (
     "event_id, originator_id, originator_version, aggregate_type, event_type, topic, data,"
@@ -192,38 +191,13 @@ def fill_store(services: Services, events: int) -> int:
     return units * 19
 
 
-def bench_catchup(url: str, services: Services, events: int) -> tuple[int, float, float]:
-    before = _max_position(url)
-    total = fill_store(services, events) + before
-    with Projector(url, default_projections()) as projector:
-        elapsed = timed(projector.run_until_caught_up)
-    # The floor: COPY of exactly the rows the projections ended up with, into fresh copies.
-    dumps: dict[str, bytes] = {}
-    with psycopg.connect(url, autocommit=True) as conn:
-        for table in READ_MODEL_TABLES:
-            buffer = io.BytesIO()
-            with conn.cursor().copy(f"COPY {table} TO STDOUT".encode()) as copy:
-                for chunk in copy:
-                    buffer.write(chunk)
-            dumps[table] = buffer.getvalue()
-            conn.execute(f"CREATE TABLE {table}_copy (LIKE {table} INCLUDING ALL)".encode())
-
-    def copy_in() -> None:
-        with psycopg.connect(url) as conn, conn.transaction():
-            for table, data in dumps.items():
-                with conn.cursor().copy(f"COPY {table}_copy FROM STDIN".encode()) as copy:
-                    copy.write(data)
-
-    copy_time = timed(copy_in)
-    return total, elapsed, copy_time
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--single", type=int, default=2000)
     parser.add_argument("--writers", default="1,4,16")
     parser.add_argument("--batches", type=int, default=50)
     parser.add_argument("--catchup", type=int, default=100_000)
+    parser.add_argument("--catchup-runs", type=int, default=3)
     args = parser.parse_args()
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
 
@@ -259,15 +233,9 @@ def main() -> None:
             )
 
             print(f"projector catch-up over {args.catchup:,}+ events", flush=True)
-            total, projector_time, copy_time = bench_catchup(url, services, args.catchup)
-            rate = total / projector_time
-            line("events in the store", f"{total:,}")
-            line(
-                "projector catch-up (4 projections)",
-                f"{projector_time:.2f} s, {rate:,.0f} events/s",
-            )
-            line("COPY of the resulting read-model rows", f"{copy_time:.2f} s")
-            line("ratio projector/COPY", f"{projector_time / copy_time:.2f}x")
+            fill_store(services, args.catchup)
+            runs = catchup_against_copy(url, args.catchup_runs, report=print_run)
+            catchup = summary(runs)
         finally:
             services.close()
     scaling = ", ".join(
@@ -277,8 +245,7 @@ def main() -> None:
     print(
         f"summary: append {scaling}; "
         f"{oursb:,.0f}/s batched ({oursb / plainb:.2f}x plain); "
-        f"sealer {sealed / seal_time:,.0f} events/s; "
-        f"catch-up {rate:,.0f} events/s ({projector_time / copy_time:.2f}x COPY)",
+        f"sealer {sealed / seal_time:,.0f} events/s; {catchup}",
         flush=True,
     )
 
