@@ -83,7 +83,9 @@ def test_a_poison_event_is_retried_then_parked_and_the_projection_goes_on_past_i
     assert get_contact(conn, ORG, kat) is not None
 
     (status,) = projection_status(conn, "contacts")
-    assert (status["status"], status["state"], status["parked_events"]) == ("parked", "running", 1)
+    # The projector followed until caught up and stopped: no live process holds it any more
+    # (status `stopped`); its own last word and the parked event stay on record.
+    assert (status["status"], status["state"], status["parked_events"]) == ("stopped", "running", 1)
     assert "position 3" in status["last_error"] and "after 3 attempts" in status["last_error"]
     assert status["lag_events"] == 0
     parked_logs = [e for e in logs if e["event"] == "projection_event_parked"]
@@ -113,7 +115,7 @@ def test_retrying_a_parked_event_after_the_fix_rebuilds_its_rows_from_every_even
     (resolved,) = parked_events(conn, "contacts", status=None)
     assert (resolved["status"], resolved["resolved_by"]) == ("retried", "user:admin")
     (status,) = projection_status(conn, "contacts")
-    assert (status["status"], status["parked_events"]) == ("running", 0)
+    assert (status["status"], status["state"], status["parked_events"]) == ("stopped", "running", 0)
     assert verify_projection(database_url, projection).ok
     with pytest.raises(ParkedEventNotFoundError):
         retry_parked(database_url, projection, 3)
