@@ -23,7 +23,6 @@ rebuild's own), ``--modes a,b`` (default ``sequential,processes``).
 from __future__ import annotations
 
 import argparse
-import io
 import logging
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
@@ -32,6 +31,7 @@ from time import perf_counter
 import psycopg
 import structlog
 
+from bench.catchup import copy_floor
 from bench.common import line, machine, scratch_database, timed
 from bench.synthetic import append_synthetic
 from projections.admin import RebuildReport, rebuild_projection
@@ -84,31 +84,6 @@ def rebuild_all(url: str, batch_size: int, mode: str) -> tuple[float, list[Rebui
     return perf_counter() - started, reports
 
 
-def copy_floor(url: str) -> tuple[float, int]:
-    """COPY the rebuilt rows out, then time a binary COPY into fresh copies (same indexes)."""
-    dumps: dict[str, bytes] = {}
-    rows = 0
-    with psycopg.connect(url, autocommit=True) as conn:
-        for table in PROJECTIONS:
-            buffer = io.BytesIO()
-            with conn.cursor().copy(f"COPY {table} TO STDOUT (FORMAT binary)".encode()) as out:
-                for chunk in out:
-                    buffer.write(chunk)
-            dumps[table] = buffer.getvalue()
-            count = conn.execute(f"SELECT count(*) FROM {table}".encode()).fetchone()
-            rows += int(count[0]) if count else 0
-            conn.execute(f"CREATE TABLE {table}_copy (LIKE {table} INCLUDING ALL)".encode())
-
-    def copy_in() -> None:
-        with psycopg.connect(url) as conn, conn.transaction():
-            for table, data in dumps.items():
-                statement = f"COPY {table}_copy FROM STDIN (FORMAT binary)".encode()
-                with conn.cursor().copy(statement) as into:
-                    into.write(data)
-
-    return timed(copy_in), rows
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--units", type=int, default=100_000)
@@ -137,7 +112,7 @@ def main() -> None:
                 )
             line("all three, wall clock", f"{elapsed:.1f} s, {events / elapsed:,.0f} events/s")
             results[mode] = elapsed
-        copy_time, rows = copy_floor(url)
+        copy_time, rows = copy_floor(url, PROJECTIONS)
         line(f"COPY of the resulting {rows:,} rows (binary, all indexes)", f"{copy_time:.2f} s")
         for mode, elapsed in results.items():
             line(f"ratio rebuild ({mode}) / COPY", f"{elapsed / copy_time:.1f}x")
