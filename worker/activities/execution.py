@@ -29,6 +29,7 @@ from application.bundle import Services
 from application.delivery import http
 from application.delivery.email import OutgoingEmail, SmtpMailer
 from application.errors import NotFoundError
+from application.metadata import CommandContext
 from application.services import ContactDraft, TaskDraft
 from application.services.execution_steps import contact_view
 from domain.errors import DomainError, InvalidValueError
@@ -124,6 +125,9 @@ class ExecutionActivities(EngineActivities):
         ctx = keyed_context(call.meta, call.command_key)
         execution_id = _uuid("execution", call.execution_id)
         contacts = self._services.contacts
+        if call.error is not None and self._services.executions.already_recorded(ctx):
+            # An attempt given up on went through after all: what it recorded stands.
+            return self._begun(ctx, execution_id)
         contact_id = call.contact_id
         contact: dict[str, Any] = {}
         failure: str | None = call.error
@@ -154,6 +158,17 @@ class ExecutionActivities(EngineActivities):
             failure=failure,
         )
         return BeginResult(contact_id=contact_id, contact=contact, error=failure)
+
+    def _begun(self, ctx: CommandContext, execution_id: UUID) -> BeginResult:
+        """The begin as recorded: the execution's contact, and its error if it failed."""
+        execution = self._services.executions.get_execution(ctx, execution_id)
+        contact_id = execution.contact_id
+        contact: dict[str, Any] = {}
+        if contact_id is not None:
+            found = self._services.contacts.get_contact(ctx, _uuid("contact", contact_id))
+            contact = contact_view(found)
+        error = execution.error if execution.status == "failed" else None
+        return BeginResult(contact_id=contact_id, contact=contact, error=error)
 
     @activity.defn
     def finish_execution(self, call: FinishExecution) -> StepResult:

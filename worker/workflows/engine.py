@@ -84,11 +84,17 @@ RECORD_TIMEOUT = timedelta(seconds=30)
 # retrying forever. Refusals and data errors are raised non-retryable (worker/interceptors.py)
 # and end the step at once. docs/operations.md ("Retry windows") tells operators.
 RECORD_WINDOW = timedelta(minutes=5)
-# Bounded by RECORD_WINDOW (the schedule-to-close timeout every recording call is given).
+# Bounded by attempts, not by a schedule-to-close timeout: a local activity's timeout that
+# fires while an attempt runs was seen (on a loaded machine) to restart the call rather than
+# end it, while the attempt count is decided where every retry is. 17 attempts with this
+# backoff span RECORD_WINDOW when each fails at once (0.2 s doubling to 30 s: 51 s for the
+# first eight, then 30 s each); an attempt itself is bounded by RECORD_TIMEOUT.
+RECORD_ATTEMPTS = 17
 RECORD_RETRY = RetryPolicy(
     initial_interval=timedelta(milliseconds=200),
     backoff_coefficient=2.0,
     maximum_interval=timedelta(seconds=30),
+    maximum_attempts=RECORD_ATTEMPTS,
     non_retryable_error_types=REFUSAL_TYPES,
 )
 # The one record an execution makes after its recording failed for good: that it failed, and
@@ -142,8 +148,14 @@ def activity_problem(
         gave_up = f"gave up after retrying for {_duration(window or RECORD_WINDOW)}"
         return f"{gave_up} ({last.message})" if isinstance(last, FailureError) else gave_up
     message = cause.message if isinstance(cause, ApplicationError) else str(cause or error)
-    retry_state = error.retry_state if isinstance(error, ActivityError) else None
-    if attempts is not None and retry_state == RetryState.MAXIMUM_ATTEMPTS_REACHED:
+    if isinstance(error, ActivityError) and not isinstance(cause, ActivityTimeoutError):
+        exhausted = error.retry_state == RetryState.MAXIMUM_ATTEMPTS_REACHED
+    else:  # a timed-out last attempt, or a local activity's last failure, retryable by its
+        # kind: either way the attempts ran out
+        exhausted = isinstance(cause, ActivityTimeoutError) or (
+            isinstance(cause, ApplicationError) and not cause.non_retryable
+        )
+    if attempts is not None and exhausted:
         message += f" (gave up after {attempts} attempt{'s' if attempts != 1 else ''})"
     return message
 
@@ -268,22 +280,20 @@ class Engine:
     async def record(self, activity: Activity[C, R], call: C, *, last: bool = False) -> R:
         """A recording activity (local, see RECORD_AS_LOCAL); failures propagate as is.
 
-        It retries for RECORD_WINDOW; with `last` (the record of a failure to record), until
-        the database answers (LAST_RECORD_RETRY says why).
+        It retries as RECORD_RETRY says; with `last` (the record of a failure to record),
+        until the database answers (LAST_RECORD_RETRY says why).
 
         The pending steps the call carries (`before`) are recorded once it returns. When it
         fails they stay pending, for the finish that follows: a refused call saved nothing, and
         a cancelled one may or may not have saved, so they go on marked `maybe_recorded`.
         """
         retry = LAST_RECORD_RETRY if last else RECORD_RETRY
-        window = None if last else RECORD_WINDOW
         try:
             if RECORD_AS_LOCAL:
                 result: R = await workflow.execute_local_activity_method(
                     activity,
                     call,
                     start_to_close_timeout=RECORD_TIMEOUT,
-                    schedule_to_close_timeout=window,
                     retry_policy=retry,
                 )
             else:
@@ -291,7 +301,6 @@ class Engine:
                     activity,
                     call,
                     start_to_close_timeout=RECORD_TIMEOUT,
-                    schedule_to_close_timeout=window,
                     retry_policy=retry,
                 )
         except BaseException as error:
@@ -315,7 +324,8 @@ class Engine:
         except FailureError as error:
             if not failed_for_good(error):
                 raise
-            raise StepHalt("failed", describe(step, activity_problem(error))) from None
+            problem = activity_problem(error, RECORD_RETRY.maximum_attempts)
+            raise StepHalt("failed", describe(step, problem)) from None
         return result.output
 
     async def remote_step_call(
@@ -456,7 +466,8 @@ class Engine:
             # Its data cannot be stored (a NUL in a webhook's payload, say), or the recording
             # gave up: record the execution without its data, failed, with the reason. Same
             # command key: a begin that did save stands, and this one then adds nothing.
-            reason = f"The execution could not be recorded: {activity_problem(error)}"
+            problem = activity_problem(error, RECORD_RETRY.maximum_attempts)
+            reason = f"The execution could not be recorded: {problem}"
             bare = {"type": trigger_type}
             failed = call.model_copy(
                 update={
@@ -521,7 +532,8 @@ class Engine:
             # be stored, say, or the recording gave up): end the execution without the steps
             # it carried, failed (a cancel stays a cancel), with the reason. Same command key:
             # a finish that did save stands, and this one then adds nothing.
-            problem = f"its record could not be saved: {activity_problem(failure)}"
+            problem = activity_problem(failure, RECORD_RETRY.maximum_attempts)
+            problem = f"its record could not be saved: {problem}"
             error = f"{error}; {problem}" if error else f"The execution ended but {problem}"
             outcome = "cancelled" if outcome == "cancelled" else "failed"
             last = call.model_copy(
@@ -663,7 +675,8 @@ class Engine:
         except ActivityError as error:
             if is_cancelled_exception(error):
                 raise
-            raise StepHalt("failed", describe(step, activity_problem(error))) from None
+            problem = activity_problem(error, RECORD_RETRY.maximum_attempts)
+            raise StepHalt("failed", describe(step, problem)) from None
 
     async def send_reminder(self, call: SendReminder) -> None:
         """A regular activity: it may email, and waits out SMTP trouble with backoff."""

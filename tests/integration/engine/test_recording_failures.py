@@ -17,8 +17,15 @@ from uuid import UUID
 import psycopg
 import pytest
 from psycopg import sql
+from temporalio.common import RetryPolicy
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+from temporalio.worker import (
+    ActivityInboundInterceptor,
+    ExecuteActivityInput,
+    Interceptor,
+    UnsandboxedWorkflowRunner,
+    Worker,
+)
 
 from application.bundle import Services, build_services
 from application.metadata import CommandContext
@@ -34,8 +41,9 @@ from tests.integration.engine.support import (
     waiting_at,
 )
 from tests.support.postgres import with_dbname
-from worker.contracts import NAMED_SIGNAL, ExecutionResult, NamedSignal
+from worker.contracts import NAMED_SIGNAL, REFUSAL_TYPES, ExecutionResult, NamedSignal
 from worker.main import build_worker
+from worker.step_calls import BeginExecution
 from worker.workflows import engine
 
 CTX = CommandContext(org_id="org_e", command_id="reader")
@@ -114,6 +122,27 @@ async def test_a_step_output_that_cannot_be_stored_fails_the_execution_at_its_fi
     assert event_types(engine_db, execution_id)[-1] == "Failed"
 
 
+class WatchFailureRecords(Interceptor):
+    """Notes when the engine first tries to record that an execution could not begin."""
+
+    def __init__(self) -> None:
+        self.failure_recording = asyncio.Event()
+
+    def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
+        return _Watch(next, self.failure_recording)
+
+
+class _Watch(ActivityInboundInterceptor):
+    def __init__(self, next: ActivityInboundInterceptor, seen: asyncio.Event) -> None:
+        super().__init__(next)
+        self._seen = seen
+
+    async def execute_activity(self, input: ExecuteActivityInput) -> Any:
+        if any(isinstance(arg, BeginExecution) and arg.error for arg in input.args):
+            self._seen.set()
+        return await self.next.execute_activity(input)
+
+
 def _outage(database_url: str, *, down: bool) -> None:
     """Take the execution's database away (refuse new connections, end the open ones) or give
     it back: what the worker sees while Postgres is down or failing over."""
@@ -138,25 +167,33 @@ async def test_an_outage_longer_than_the_retry_window_fails_the_execution_with_t
     task_queue: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Recording used to retry forever; it now gives up after RECORD_WINDOW (five minutes,
-    shortened here) and the execution ends failed, saying so, once Postgres is back."""
-    monkeypatch.setattr(engine, "RECORD_WINDOW", timedelta(seconds=2))
+    """Recording used to retry forever; it now gives up after its attempts (about five
+    minutes; two here) and the execution ends failed, saying so, once Postgres is back."""
+    shortened = RetryPolicy(
+        initial_interval=timedelta(milliseconds=200),
+        maximum_interval=timedelta(seconds=1),
+        maximum_attempts=2,
+        non_retryable_error_types=REFUSAL_TYPES,
+    )
+    monkeypatch.setattr(engine, "RECORD_RETRY", shortened)
     services = build_services(database_url, pool_size=2)
     body = definition(step("review", "assign_task", title="Review", assign_to="role:hr"))
     try:
-        # The product's worker, unsandboxed so that its workflows read the shortened window.
-        config = build_worker(temporal_env.client, services, f"{task_queue}-unrun").config()
+        # The product's worker, unsandboxed so that its workflows read the shortened policy.
+        watch = WatchFailureRecords()
+        config = build_worker(
+            temporal_env.client, services, f"{task_queue}-unrun", interceptors=[watch]
+        ).config()
         config["task_queue"] = task_queue
         config["workflow_runner"] = UnsandboxedWorkflowRunner()
         async with Worker(**config):
             _outage(database_url, down=True)
             try:
                 execution_id, handle = await start(temporal_env.client, task_queue, body)
-                # Past the window and the longest attempt (a pooled connection is waited for
-                # up to 5 s), twice over: on a loaded machine a workflow task may time out
-                # (10 s) and its local activity start again, with a window of its own. Then the
-                # begin has given up, and its failure's record waits for Postgres.
-                await asyncio.sleep(20)
+                # The begin gave up once the record of its failure is tried (each attempt may
+                # wait up to 30 s for a pooled connection); that record now waits for Postgres.
+                await asyncio.wait_for(watch.failure_recording.wait(), 120)
+                await asyncio.sleep(1)
                 assert (await snapshot(handle)).status == "pending"
             finally:
                 _outage(database_url, down=False)
@@ -166,9 +203,8 @@ async def test_an_outage_longer_than_the_retry_window_fails_the_execution_with_t
 
     assert result.status == "failed"
     assert result.error is not None
-    assert result.error.startswith(
-        "The execution could not be recorded: gave up after retrying for 2 seconds"
-    )
+    assert result.error.startswith("The execution could not be recorded: ")
+    assert result.error.endswith("(gave up after 2 attempts)")
     assert event_types(database_url, execution_id) == [
         "Created",
         "Started",
