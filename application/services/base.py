@@ -4,8 +4,9 @@ Each service is an eventsourcing ``Application`` over the shared ``events`` tabl
 method builds a closure that loads aggregates and calls their command methods; ``_execute`` runs
 it so that:
 
-* the same ``command_id`` a second time appends nothing and returns the first outcome (looked
-  up by the ``command_id`` column, and enforced by each event's command-derived ``event_id``);
+* the same ``command_id`` a second time appends nothing and returns the first outcome (its
+  events collide with the first run's by their command-derived ``event_id``, or the state the
+  first run left refuses it; then the outcome is looked up by the ``command_id`` column);
 * a conflict with a concurrent writer (same aggregate version) reloads and retries;
 * every event is saved with the command's metadata and one occurrence time from the clock.
 """
@@ -23,10 +24,11 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate, CanMutateAggregate
 from eventsourcing.persistence import ApplicationRecorder, IntegrityError, Mapper
 
-from application.errors import ConcurrencyError, NotFoundError
+from application.errors import ApplicationError, ConcurrencyError, NotFoundError
 from application.metadata import CommandContext
 from application.services.kept import KeptAggregates
 from application.store.infrastructure import EventStoreInfrastructure
+from domain.errors import DomainError
 
 A = TypeVar("A", bound=Aggregate)
 Clock = Callable[[], datetime]
@@ -96,24 +98,40 @@ class Service(Application[UUID]):
         return aggregate
 
     def _execute(self, ctx: CommandContext, run: Callable[[datetime], Outcome]) -> UUID:
-        previous = self._store.recorder.command_outcome(ctx.command_id)
-        if previous is not None:
-            return previous
+        return self._run_command(ctx, run)[0]
+
+    def _run_command(
+        self, ctx: CommandContext, run: Callable[[datetime], Outcome]
+    ) -> tuple[UUID, bool]:
+        """Run the command once: (its outcome, whether this call is the run that saved it).
+
+        No lookup by ``command_id`` before the run (it was a round trip on every command): a
+        command that already ran is recognised when it ends, either refused by the state its
+        first run left (a task already completed), or colliding with its own events, whose
+        ids derive from the command — the same collision that settles two concurrent runs of
+        one command. Only then is its first outcome looked up.
+        """
         for attempt in range(MAX_ATTEMPTS):
             now = self._clock()
-            result, aggregates = run(now)
+            try:
+                result, aggregates = run(now)
+            except (DomainError, ApplicationError):
+                previous = self._store.recorder.command_outcome(ctx.command_id)
+                if previous is not None:
+                    return previous, False  # the command ran before; this rerun is moot
+                raise
             try:
                 self.save(*aggregates, metadata=ctx.stamped(now))
             except IntegrityError:
                 previous = self._store.recorder.command_outcome(ctx.command_id)
                 if previous is not None:
-                    return previous  # a concurrent run of the same command won the race
+                    return previous, False  # it ran before, or a concurrent run won the race
                 # Another command took our version: pause a little, reload and decide again.
                 time.sleep(random.uniform(0, CONFLICT_BACKOFF_SECONDS) * (attempt + 1))
                 continue
             for aggregate in aggregates:
                 self._kept.give_back(aggregate)
-            return result
+            return result, True
         raise ConcurrencyError(
             f"command {ctx.command_id} kept conflicting with concurrent changes; try again"
         )

@@ -178,9 +178,10 @@ class ExecutionStepCommands(Service):
             produced[:] = [output]
             return execution_id, [execution, *others]
 
-        self._execute(ctx, run)
-        if produced:
+        _, fresh = self._run_command(ctx, run)
+        if fresh and produced:
             return produced[0]
+        # A rerun of a step recorded before answers what was recorded then.
         return self.step_output(ctx, execution_id, step.id)
 
     def already_recorded(self, ctx: CommandContext) -> bool:
