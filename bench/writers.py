@@ -119,6 +119,7 @@ def bench_level(url: str, writers: int, total: int) -> dict[str, tuple[float, fl
     for label, lock in (("plain", False), ("plain+lock", True)):
         table = f"events_plain_{writers}_{'lock' if lock else 'free'}"
         with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(f"DROP TABLE IF EXISTS {table}".encode())  # a level measured again
             conn.execute(
                 f"CREATE TABLE {table} (LIKE events INCLUDING DEFAULTS INCLUDING IDENTITY"
                 " INCLUDING INDEXES)".encode()
