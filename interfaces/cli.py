@@ -74,7 +74,12 @@ def cmd_up(args: argparse.Namespace) -> int:
 
     workers = args.workers if args.workers is not None else default_workers()
     try:
-        return run_up(_settings(), workers=workers, api_workers=args.api_workers)
+        return run_up(
+            _settings(),
+            workers=workers,
+            api_workers=args.api_workers,
+            split_projector=args.split_projector,
+        )
     except (AlreadyRunningError, EmbeddedStartError, StackError) as e:
         raise CommandLineError(str(e)) from None
 
@@ -122,44 +127,54 @@ def cmd_projector(args: argparse.Namespace) -> int:
     from interfaces.triggers import NAME as TRIGGERS
     from interfaces.triggers import TemporalStarter, TriggerFollower
     from projections import Projection, Projector, default_projections, projection_named
-    from projections.chain import ChainSealer
+    from projections.chain import SEALER, ChainSealer
 
     die_with_supervisor()
     settings = _settings()
+    # `--only` names one or more (comma-separated) of: a projection, the followers
+    # 'admin_requests' and 'triggers', and 'chain' (the sealer). Without it, all of them.
+    followers = (TRIGGERS, "admin_requests", SEALER)
+    names = [n.strip() for n in args.only.split(",") if n.strip()] if args.only else []
+
+    def wants(name: str) -> bool:
+        return not names or name in names
+
     chosen: list[Projection] = []
     starter: TemporalStarter | None = None
     try:
-        if args.only and args.only not in (TRIGGERS, "admin_requests"):
-            chosen = [projection_named(args.only)]
-        elif not args.only:
+        if names:
+            chosen = [projection_named(n) for n in names if n not in followers]
+        else:
             chosen = default_projections()
     except KeyError as e:
-        raise CommandLineError(f"{e.args[0]}, {TRIGGERS}") from None
+        raise CommandLineError(f"{e.args[0]}, {', '.join(followers)}") from None
     admin: Any = None
-    if not args.only or args.only == "admin_requests":
+    if wants("admin_requests"):
         from interfaces.admin_requests import AdminRequestFollower
 
         admin = AdminRequestFollower(_database_url(settings))
         chosen.append(admin)
-    if args.only in (None, TRIGGERS):
+    if wants(TRIGGERS):
         # The record-trigger follower starts executions, so it needs Temporal.
         starter = TemporalStarter(
             _temporal_address(settings), settings.temporal_namespace, settings.temporal_task_queue
         )
         chosen.append(TriggerFollower(starter))
     stop = _stop_on_signals()
-    # The sealer keeps the hash chain up with the store (projections/chain.py); beside the
-    # read models unless `--only` names one of them.
+    # The sealer keeps the hash chain up with the store (projections/chain.py).
     sealer: threading.Thread | None = None
-    if not args.only:
+    if wants(SEALER):
         sealer = threading.Thread(
             target=ChainSealer(_database_url(settings)).run_forever, args=(stop,), name="sealer"
         )
         sealer.start()
     try:
-        with Projector(_database_url(settings), chosen) as projector:
-            log.info("projector.started", projections=[p.name for p in chosen])
-            projector.run_forever(stop)
+        if chosen:
+            with Projector(_database_url(settings), chosen) as projector:
+                log.info("projector.started", projections=[p.name for p in chosen])
+                projector.run_forever(stop)
+        else:  # the sealer alone
+            stop.wait()
     finally:
         stop.set()
         if sealer is not None:
@@ -484,6 +499,11 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument(
         "--api-workers", type=_process_count, default=1, metavar="N", help="API processes"
     )
+    up.add_argument(
+        "--split-projector",
+        action="store_true",
+        help="a projector process per read model (faster catch-up, with cores to spare)",
+    )
     up.set_defaults(func=cmd_up)
     sub.add_parser("migrate", help="apply pending migrations (idempotent)").set_defaults(
         func=cmd_migrate
@@ -492,8 +512,9 @@ def build_parser() -> argparse.ArgumentParser:
     projector = sub.add_parser("projector", help="the projector process alone")
     projector.add_argument(
         "--only",
-        metavar="NAME",
-        help="run one projection only, or the follower 'triggers' or 'admin_requests'",
+        metavar="NAME[,NAME...]",
+        help="run only these: projections, the followers 'triggers' and 'admin_requests', "
+        "and 'chain' (the hash chain's sealer)",
     )
     projector.set_defaults(func=cmd_projector)
     api = sub.add_parser("api", help="the HTTP API alone")

@@ -33,6 +33,8 @@ from projections.horizon import Horizon, safe_head
 
 log = structlog.get_logger(__name__)
 
+# The sealer's name where followers are named (`bytedash projector --only chain`).
+SEALER = "chain"
 GENESIS = bytes(32)
 # ASCII "bytechai": the key 0003's chain trigger used; now the sealer's.
 SEALER_LOCK_KEY = 7095830666707231081

@@ -164,9 +164,9 @@ def _create_contact(base: str, headers: dict[str, str], email: str) -> httpx.Res
     )
 
 
-def _token(data_dir: Path, port: int) -> str:
+def _token(data_dir: Path, port: int, *options: str) -> str:
     done = subprocess.run(
-        _bytedash("token", "--org", "org_up", "--role", "admin", "--user", "u1"),
+        _bytedash("token", "--org", "org_up", "--role", "admin", "--user", "u1", *options),
         env=_env(data_dir, port),
         capture_output=True,
         text=True,
@@ -277,6 +277,40 @@ def test_up_runs_more_worker_and_api_processes_and_restarts_the_one_killed(
             created = _create_contact(base, headers, f"grace{n}@example.com")
             assert created.status_code == 201, created.text
         stack += _everything(process, data_dir)
+    finally:
+        if process.poll() is None:
+            _stop(process)
+    assert _gone(stack) == []
+
+
+def test_a_split_projector_runs_a_process_per_read_model_and_one_for_the_followers(
+    data_dir: Path,
+) -> None:
+    port = free_port(18250)
+    base = f"http://127.0.0.1:{port}"
+    process = _start(data_dir, port, "--split-projector")
+    try:
+        _wait_ready(process, base)
+        onlys = sorted(
+            p.cmdline()[p.cmdline().index("--only") + 1] for p in _roles(process)["projector"]
+        )
+        assert onlys == [
+            "contacts",
+            "definitions",
+            "executions",
+            "tasks",
+            "triggers,admin_requests,chain",
+        ]
+        stack = _everything(process, data_dir)
+        headers = {"Authorization": f"Bearer {_token(data_dir, port, '--operator')}"}
+        created = _create_contact(base, headers, "split@example.com")
+        assert created.status_code == 201, created.text  # the contacts process projected it
+
+        def sealed() -> bool:  # the followers' process runs the sealer
+            verified = httpx.get(f"{base}/api/v1/audit/verify", headers=headers, timeout=10)
+            return bool(verified.json()["head"] >= 1 and verified.json()["unsealed"] == 0)
+
+        _until(sealed)
     finally:
         if process.poll() is None:
             _stop(process)
