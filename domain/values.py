@@ -6,10 +6,10 @@ NaN) instead of letting the transcoder change it silently, and it copies, so tha
 a caller's dict can never reach an event that was already recorded.
 
 Text has two limits of its own: Postgres stores no NUL character (U+0000) in ``text`` or
-``jsonb``, and a lone surrogate (U+D800 to U+DFFF, which JSON's ``\\uXXXX`` escapes can spell)
-is not Unicode and cannot be encoded as UTF-8 at all. Either one would make the append fail on
-every retry, so `text_problem` finds them and every text check here refuses them as invalid
-values, and the API refuses them with the same words before a command starts.
+``jsonb``, and a lone surrogate (U+D800 to U+DFFF, which a JSON escape such as ``\\ud800`` can
+spell) is not Unicode and cannot be encoded as UTF-8 at all. Either one would make the append
+fail on every retry, so `text_problem` finds them and every text check here refuses them as
+invalid values, and the API refuses them with the same words before a command starts.
 """
 
 from __future__ import annotations
