@@ -84,7 +84,9 @@ def event_id_for(command_id: str, originator_id: UUID | str, nth: int) -> UUID:
 
 
 class EventsRecorder(PostgresApplicationRecorder):
-    def __init__(self, datastore: PostgresDatastore, doorbell: Doorbell | None = None) -> None:
+    def __init__(self, datastore: PostgresDatastore, doorbell: Doorbell) -> None:
+        """`doorbell` wakes followers after each append: the append itself sends no NOTIFY, so
+        without it a follower that only LISTENs (the library's subscriptions) is never woken."""
         super().__init__(datastore, events_table_name="events")
         self.doorbell = doorbell
         self.channel_name = EVENTS_CHANNEL
@@ -146,8 +148,7 @@ class EventsRecorder(PostgresApplicationRecorder):
                 prepare=True,
             )
             positions = [int(row["notification_id"]) for row in curs.fetchall()]
-        if self.doorbell is not None:
-            self.doorbell.ring()  # committed: wake the followers (application/store/doorbell.py)
+        self.doorbell.ring()  # committed: wake the followers (application/store/doorbell.py)
         return positions
 
     @_retried
