@@ -34,6 +34,10 @@ _SAFE_HEAD = "SELECT events_safe_head(make_interval(secs => %s))"
 _MAX_PENDING = 256
 
 
+class AppendInFlightError(RuntimeError):
+    """A reader that must reach the safe head found an append in flight for too long."""
+
+
 class Horizon:
     """The safe head as one follower sees it over time; not shared between threads."""
 

@@ -42,7 +42,7 @@ from projections.batch import (
 )
 from projections.errors import LockNotAcquiredError
 from projections.events import EVENTS_CHANNEL, read_events, types_after, use_fast_json
-from projections.horizon import Horizon
+from projections.horizon import AppendInFlightError, Horizon, safe_head
 from projections.prefetch import EventReader, Prefetcher
 
 log = structlog.get_logger(__name__)
@@ -148,19 +148,28 @@ class Projector:
     # -- public API ------------------------------------------------------------------------------
 
     def run_until_caught_up(self, *, lock_timeout: float | None = None) -> int:
-        """Apply every event up to the head, one projection after another; return how many.
+        """Apply every event up to the safe head found at the start, one projection after
+        another; return how many.
 
         Waits for each projection's lock (another instance may hold it), up to `lock_timeout`
         seconds when given, and releases the locks it took before returning. A failing batch is
         recorded and its exception raised: callers of this method want to know, not to retry.
+        AppendInFlightError when an append stays in flight (a transaction held open around an
+        insert) for longer than the safe head waits.
         """
         total = 0
         conn = self._connect()
+        head = safe_head(conn)  # once: every batch reads up to it, none looks for it again
+        if head is None:
+            raise AppendInFlightError(
+                "an append into events has been in flight for seconds (a transaction held open "
+                "around an insert?); nothing after it can be read safely until it ends"
+            )
         for projection in self._projections:
             acquired = self._wait_for_lock(conn, projection, lock_timeout)
             try:
                 while True:
-                    result = self._run_batch(conn, projection)
+                    result = self._run_batch(conn, projection, head)
                     total += result.applied
                     if not result.advanced:
                         break
@@ -345,11 +354,12 @@ class Projector:
             )
         return step
 
-    def _run_batch(self, conn: Connection[Any], projection: Projection) -> BatchResult:
+    def _run_batch(self, conn: Connection[Any], projection: Projection, head: int) -> BatchResult:
         try:
             result = project_next_batch(
                 conn,
                 projection,
+                known_head=head,
                 batch_size=self._batch_size,
                 scan_size=self._scan_size,
                 before_commit=self._before_commit,
