@@ -39,9 +39,15 @@ import structlog
 
 from bench.common import line, machine, scratch_database
 from bench.synthetic import append_synthetic
+from interfaces.heap import YOUNG_THRESHOLD_BATCHES, settle
 from projections import Projector, default_projections, projection_named
 
-READ_MODEL_TABLES = ("contacts", "tasks", "executions", "definitions", "definition_versions")
+
+def read_model_tables() -> tuple[str, ...]:
+    """Every table the default projections write (a new read model is measured with the rest)."""
+    return tuple(dict.fromkeys(t for p in default_projections() for t in p.tables.values()))
+
+
 AIM_EVENTS_PER_SECOND = 50_000
 _TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -100,11 +106,11 @@ def backend_cpu(conn: psycopg.Connection[Any], others_than: int | None = None) -
 
 
 def _reset_read_models(conn: psycopg.Connection[Any]) -> None:
-    tables = ", ".join(READ_MODEL_TABLES)
+    tables = ", ".join(read_model_tables())
     conn.execute(f"TRUNCATE {tables}".encode())
     conn.execute("DELETE FROM projection_tracking")
     conn.execute("DELETE FROM projection_parked_events")
-    for table in READ_MODEL_TABLES:
+    for table in read_model_tables():
         conn.execute(f"VACUUM ANALYZE {table}".encode())
 
 
@@ -143,6 +149,8 @@ def copy_floor(url: str, tables: Iterable[str]) -> tuple[float, int]:
 
 
 def _projector(url: str, names: list[str], batch_size: int | None, prefetch: bool) -> Projector:
+    # The garbage collector as `bytedash projector` sets it (interfaces/heap.py).
+    settle(young_threshold=YOUNG_THRESHOLD_BATCHES)
     projections = [projection_named(name) for name in names]
     if batch_size is None:
         return Projector(url, projections, prefetch=prefetch)
@@ -239,7 +247,7 @@ def catchup_against_copy(
     results = []
     for _ in range(runs):
         measured = {mode: catchup_once(url, mode, batch_size=batch_size) for mode in modes}
-        copy_seconds, rows = copy_floor(url, READ_MODEL_TABLES)
+        copy_seconds, rows = copy_floor(url, read_model_tables())
         for mode, (seconds, client, server) in measured.items():
             run = CatchupRun(mode, events, seconds, client, server, copy_seconds, rows)
             if report is not None:

@@ -34,6 +34,7 @@ import structlog
 from bench.catchup import copy_floor
 from bench.common import line, machine, scratch_database, timed
 from bench.synthetic import append_synthetic
+from interfaces.heap import YOUNG_THRESHOLD_BATCHES, settle
 from projections.admin import RebuildReport, rebuild_projection
 from projections.admin.rebuild import DEFAULT_BATCH_SIZE
 
@@ -64,6 +65,7 @@ def generate(url: str, units: int) -> float:
 
 def rebuild_one(url: str, name: str, batch_size: int) -> RebuildReport:
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    settle(young_threshold=YOUNG_THRESHOLD_BATCHES)  # as `bytedash projections rebuild` does
     return rebuild_projection(url, name, batch_size=batch_size)
 
 

@@ -2,16 +2,24 @@
 
 Prints append throughput through the real write path — application service, aggregate,
 eventsourcing recorder — next to plain psycopg INSERTs of the very same rows into a copy of the
-table, measured in the same run: single-event commands from 1, 4 and 16 writer processes at
-once (bench/writers.py; with the old table lock beside them), and 100 events per transaction;
-then the sealer's rate over everything appended (the hash chain, now off the write path); then
+table, measured in the same run: single-event commands from 1, 4 and 16 writer processes at once
+(bench/writers.py; with the old table lock beside them), and 100 events per transaction; then
+the sealer's rate over everything appended (the hash chain, now off the write path); then
 projector catch-up over 100,000+ events next to a binary COPY of the same read-model rows
-(bench/catchup.py). Ratios say
-how much our machinery costs over the floor Postgres sets on this machine.
+(bench/catchup.py), in one process and in a process per projection; these events carry personal
+data sealed as the product writes it, where bench.catchup's synthetic ones are in clear. Ratios
+say how much our machinery costs over the floor Postgres sets on this machine. Last, what
+encrypting personal data costs (crypto-shredding): the same appends and catch-up into two fresh
+stores, one sealing personal data with each contact's key and one writing it in clear
+(``build_services(sealing=False)``, the baseline; never a deployment's setting), in turns.
 
 Options: ``--single N`` (default 2000 events per writer level), ``--writers 1,4,16``,
 ``--batches N`` (default 50, 100 events each), ``--catchup N`` (default 100000 events),
-``--catchup-runs N`` (default 3; bench/catchup.py measures each against a binary COPY).
+``--catchup-runs N`` (default 3; bench/catchup.py measures each against a binary COPY),
+``--catchup-modes`` (default ``prefetch,processes``: bench.catchup's modes), ``--crypto N``
+(default 20000 events per store for the encryption comparison, 0: skip it), ``--crypto-commands
+N`` (default 1000 one-contact commands per store), ``--crypto-rounds N`` (default 2; the best
+round of each is reported).
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ import argparse
 import logging
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,7 +39,7 @@ from psycopg.types.json import Jsonb
 
 from application.bundle import Services, build_services
 from application.metadata import CommandContext
-from bench.catchup import catchup_against_copy, print_run, summary
+from bench.catchup import catchup_against_copy, catchup_once, print_run, summary
 from bench.common import line, machine, scratch_database, timed
 from bench.writers import bench_level
 from domain.contact import Contact
@@ -74,8 +83,8 @@ def _rows_between(url: str, first: int, last: int) -> list[dict[str, Any]]:
 
 def _plain_insert(url: str, table: str, rows: list[dict[str, Any]], per_txn: int) -> float:
     names = [c.strip() for c in COLUMNS.split(",")]
-    placeholders = ", ".join(["%s"] * len(names))
-    sql = f"INSERT INTO {table} ({COLUMNS}) VALUES ({placeholders})".encode()
+    markers = ", ".join(["%s"] * len(names))
+    sql = f"INSERT INTO {table} ({COLUMNS}) VALUES ({markers})".encode()
     values = [tuple(Jsonb(r[n]) if n == "data" else r[n] for n in names) for r in rows]
     with psycopg.connect(url) as conn:
 
@@ -191,6 +200,85 @@ def fill_store(services: Services, events: int) -> int:
     return units * 19
 
 
+@dataclass
+class CryptoFigures:
+    """Best rates over the rounds of one store (sealed or clear)."""
+
+    commands: float = 0.0  # one contact created per command, events/s
+    batched: float = 0.0  # fill_store: 570 events per transaction, events/s
+    catchup: float = 0.0  # every projection from 0, events/s
+    catchup_cpu_us: float = 0.0  # projector CPU per event at the best catch-up
+
+
+def _one_contact_commands(services: Services, count: int) -> float:
+    at = datetime.now(UTC)
+
+    def run() -> None:
+        for n in range(count):
+            contact = Contact.create(
+                contact_id=uuid.uuid4(),
+                org_id="org_bench",
+                first_name=f"Grace{n}",
+                last_name="Hopper",
+                email=f"grace{n}@example.com",
+                phone="+15550100",
+                fields={"source": "bench"},
+                at=at,
+            )
+            services.contacts.save(contact, metadata=_ctx(f"one-{n}").stamped(at))
+
+    return count / timed(run)
+
+
+def bench_encryption(events: int, commands: int, rounds: int) -> dict[str, CryptoFigures]:
+    """The same appends and catch-up into a sealing store and a clear one, in turns."""
+    figures = {"sealed": CryptoFigures(), "clear": CryptoFigures()}
+    with scratch_database() as sealed_url, scratch_database() as clear_url:
+        stores = {
+            "sealed": (sealed_url, build_services(sealed_url)),
+            "clear": (clear_url, build_services(clear_url, sealing=False)),
+        }
+        try:
+            for _ in range(rounds):
+                for name, (url, services) in stores.items():
+                    best = figures[name]
+                    best.commands = max(best.commands, _one_contact_commands(services, commands))
+                    appended = timed(lambda s=services: fill_store(s, events))  # type: ignore[misc]
+                    best.batched = max(best.batched, -(-events // 19) * 19 / appended)
+                    total = _max_position(url)
+                    seconds, cpu, _ = catchup_once(url, "prefetch")
+                    if total / seconds > best.catchup:
+                        best.catchup = total / seconds
+                        best.catchup_cpu_us = cpu * 1e6 / total
+        finally:
+            for _, services in stores.values():
+                services.close()
+    return figures
+
+
+def _print_encryption(figures: dict[str, CryptoFigures]) -> str:
+    sealed, clear = figures["sealed"], figures["clear"]
+    for label, attr in (
+        ("appends, one contact per command", "commands"),
+        ("appends, 570 events per transaction", "batched"),
+        ("catch-up, every projection from 0", "catchup"),
+    ):
+        on, off = getattr(sealed, attr), getattr(clear, attr)
+        line(
+            label,
+            f"sealed {on:,.0f} events/s, clear {off:,.0f} events/s ({on / off:.2f}x)",
+        )
+    line(
+        "catch-up projector CPU per event",
+        f"sealed {sealed.catchup_cpu_us:.1f} us, clear {clear.catchup_cpu_us:.1f} us",
+    )
+    return (
+        f"encryption: commands {sealed.commands / clear.commands:.2f}x, "
+        f"batched {sealed.batched / clear.batched:.2f}x, "
+        f"catch-up {sealed.catchup / clear.catchup:.2f}x of clear"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--single", type=int, default=2000)
@@ -198,6 +286,14 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=50)
     parser.add_argument("--catchup", type=int, default=100_000)
     parser.add_argument("--catchup-runs", type=int, default=3)
+    parser.add_argument(
+        "--catchup-modes",
+        default="prefetch,processes",
+        help="bench.catchup's modes, over this store's events (sealed, as the product writes)",
+    )
+    parser.add_argument("--crypto", type=int, default=20_000)
+    parser.add_argument("--crypto-commands", type=int, default=1000)
+    parser.add_argument("--crypto-rounds", type=int, default=2)
     args = parser.parse_args()
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
 
@@ -234,10 +330,22 @@ def main() -> None:
 
             print(f"projector catch-up over {args.catchup:,}+ events", flush=True)
             fill_store(services, args.catchup)
-            runs = catchup_against_copy(url, args.catchup_runs, report=print_run)
+            runs = catchup_against_copy(
+                url, args.catchup_runs, modes=args.catchup_modes.split(","), report=print_run
+            )
             catchup = summary(runs)
         finally:
             services.close()
+    encryption = ""
+    if args.crypto > 0:
+        print(
+            f"encryption of personal data: sealed against clear, {args.crypto:,} events and "
+            f"{args.crypto_commands:,} commands per store, best of {args.crypto_rounds}",
+            flush=True,
+        )
+        encryption = "; " + _print_encryption(
+            bench_encryption(args.crypto, args.crypto_commands, args.crypto_rounds)
+        )
     scaling = ", ".join(
         f"{w} writer(s) {f['ours'][0]:,.0f}/s ({f['ours'][0] / f['plain'][0]:.2f}x plain)"
         for w, f in levels.items()
@@ -245,7 +353,7 @@ def main() -> None:
     print(
         f"summary: append {scaling}; "
         f"{oursb:,.0f}/s batched ({oursb / plainb:.2f}x plain); "
-        f"sealer {sealed / seal_time:,.0f} events/s; {catchup}",
+        f"sealer {sealed / seal_time:,.0f} events/s; {catchup}{encryption}",
         flush=True,
     )
 

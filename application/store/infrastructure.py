@@ -6,6 +6,7 @@ it), so they share one pool rather than each opening their own.
 
 from __future__ import annotations
 
+import select
 import weakref
 from collections.abc import Callable
 from time import monotonic
@@ -16,9 +17,11 @@ from psycopg import Connection
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool
 
+from application.privacy.keys import ContactKeys
 from application.store.doorbell import Doorbell
 from application.store.recorder import EventsRecorder
 from application.store.transcoder import EventMapper
+from domain.personal import DEVELOPMENT_MASTER_KEY
 
 # Seconds a pool keeps retrying one lost connection in the background before it gives up and
 # leaves the next request to open one (interfaces/api/app.py uses the same for the API).
@@ -42,7 +45,7 @@ def _check_or_drain(pool: ConnectionPool[Any]) -> Callable[[Connection[Any]], No
         now = monotonic()
         recently = now - lent_at.get(conn, float("-inf")) < CHECK_IDLE_AFTER
         lent_at[conn] = now
-        if recently and not conn.closed:
+        if recently and not conn.closed and not _has_input(conn):
             return
         try:
             ConnectionPool.check_connection(conn)
@@ -55,8 +58,34 @@ def _check_or_drain(pool: ConnectionPool[Any]) -> Callable[[Connection[Any]], No
     return check
 
 
+def _has_input(conn: Connection[Any]) -> bool:
+    """Whether the server sent something to this idle connection: a restart's goodbye
+    (``terminating connection due to administrator command``, then end of file) arrives this
+    way. One poll of the socket, no round trip: a restart can take less than CHECK_IDLE_AFTER
+    (the embedded server stops and starts in well under a second), which let a connection lent
+    just before it go out again unchecked, and dead."""
+    try:
+        readable, _, _ = select.select([conn.fileno()], [], [], 0)
+    except (OSError, ValueError):
+        return True  # no usable socket: let the full check decide
+    return bool(readable)
+
+
 class EventStoreInfrastructure:
-    def __init__(self, database_url: str, *, pool_size: int = 5, max_overflow: int = 10) -> None:
+    """`master_key` (BYTEDASH_MASTER_KEY; None: the development key) wraps contacts' data keys,
+    `previous_master_key` opens keys still wrapped by the one it replaces during a rotation;
+    `sealing=False` stores personal data in clear (the baseline of bench.store only)."""
+
+    def __init__(
+        self,
+        database_url: str,
+        *,
+        pool_size: int = 5,
+        max_overflow: int = 10,
+        master_key: bytes | None = None,
+        previous_master_key: bytes | None = None,
+        sealing: bool = True,
+    ) -> None:
         params: dict[str, Any] = conninfo_to_dict(database_url)
         self.datastore = PostgresDatastore(
             dbname=str(params.get("dbname", "postgres")),
@@ -80,7 +109,13 @@ class EventStoreInfrastructure:
         self.datastore.pool._check = _check_or_drain(self.datastore.pool)
         self.doorbell = Doorbell(database_url)
         self.recorder = EventsRecorder(self.datastore, self.doorbell)
-        self.mapper = EventMapper()
+        self.contact_keys = ContactKeys(
+            self.datastore,
+            DEVELOPMENT_MASTER_KEY if master_key is None else master_key,
+            previous_master_key=previous_master_key,
+        )
+        self.mapper = EventMapper(unwrapper=self.contact_keys.unwrapper)
+        self.sealing = sealing
 
     def close(self) -> None:
         self.doorbell.close()

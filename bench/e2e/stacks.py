@@ -117,7 +117,9 @@ def product(
         base = f"http://127.0.0.1:{port}"
         with log.open("ab") as out:
             process = subprocess.Popen(
-                [*cli, "up", *up_args],
+                # --verbose: the children's lines go to this bench's log, as they did before
+                # `up` became quiet (its own log file lives in the data folder deleted below).
+                [*cli, "up", "--verbose", *up_args],
                 env=env,
                 stdout=out,
                 stderr=subprocess.STDOUT,

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from application.store import infrastructure
 from application.store.infrastructure import EventStoreInfrastructure
 from interfaces.api.app import create_app
 from interfaces.api.auth import issue_dev_token
@@ -59,6 +60,26 @@ def test_the_first_command_after_a_restart_gets_a_live_connection(
             assert conn.execute("SELECT 1").fetchone() is not None
         assert time.monotonic() - began < 2
         with store.datastore.get_connection() as conn:  # and the next one too
+            assert conn.execute("SELECT 1").fetchone() is not None
+    finally:
+        store.close()
+
+
+def test_a_connection_lent_just_before_a_restart_is_not_lent_again_dead(
+    postgres: EmbeddedPostgres, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A connection lent moments ago is lent again without a round trip to check it; a restart
+    quicker than that moment (the embedded server stops and starts in under a second) must not
+    slip a dead one through: the server's goodbye waiting on its socket gets it checked."""
+    monkeypatch.setattr(infrastructure, "CHECK_IDLE_AFTER", 3600.0)  # always "moments ago"
+    url = postgres.start()
+    store = EventStoreInfrastructure(url, pool_size=1, max_overflow=0)
+    store.datastore.pool.open(wait=True)
+    try:
+        with store.datastore.get_connection() as conn:
+            conn.execute("SELECT 1")
+        _restart(postgres)
+        with store.datastore.get_connection() as conn:
             assert conn.execute("SELECT 1").fetchone() is not None
     finally:
         store.close()

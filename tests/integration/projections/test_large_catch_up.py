@@ -22,7 +22,14 @@ def test_catching_up_over_20k_events_in_small_batches_builds_every_row(
     with Projector(database_url, default_projections(), batch_size=500) as projector:
         applied = projector.run_until_caught_up()
 
-    assert applied == total
+    # Each event once for every read model that reads its type (executions' also feed the stats).
+    readers = [
+        conn.execute(
+            "SELECT count(*) FROM events WHERE event_type = ANY(%s)", (list(p.event_types),)
+        ).fetchone()
+        for p in default_projections()
+    ]
+    assert applied == sum(int(row[0]) for row in readers if row is not None) > total
     for name in ("contacts", "tasks", "executions"):
         assert position_of(database_url, name) == head(database_url)
     counts = conn.execute(

@@ -176,16 +176,17 @@ def terminate_sessions(database_url: str, pid: int | None = None) -> int:
     if pid is not None:
         which += f" AND pid = {int(pid)}"
     with psycopg.connect(database_url, autocommit=True) as conn:
-        row = conn.execute(
-            f"SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE {which}".encode()
-        ).fetchone()
-        terminated = int(row[0]) if row else 0
+        # The backends ended, by pid: a process that reconnects at once (a LISTEN thread) opens
+        # a new session on the database meanwhile, which is not one of them.
+        query = f"SELECT pid, pg_terminate_backend(pid) FROM pg_stat_activity WHERE {which}"
+        pids = [int(pid) for pid, ended in conn.execute(query.encode()).fetchall() if ended]
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
-            left = conn.execute(f"SELECT count(*) FROM pg_stat_activity WHERE {which}".encode())
-            count = left.fetchone()
-            if count is not None and count[0] == 0:
-                return terminated
+            left = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(%s)", (pids,)
+            ).fetchone()
+            if left is not None and left[0] == 0:
+                return len(pids)
             time.sleep(0.02)
     raise AssertionError("the server did not end the recorder's sessions within 10 s")
 
