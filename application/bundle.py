@@ -26,8 +26,24 @@ class Services:
         self.store.close()
 
 
-def build_services(database_url: str, *, clock: Clock = utc_now, pool_size: int = 5) -> Services:
-    store = EventStoreInfrastructure(database_url, pool_size=pool_size)
+def build_services(
+    database_url: str,
+    *,
+    clock: Clock = utc_now,
+    pool_size: int = 5,
+    master_key: bytes | None = None,
+    previous_master_key: bytes | None = None,
+    sealing: bool = True,
+) -> Services:
+    """`master_key` (BYTEDASH_MASTER_KEY, None: the development key) wraps contacts' data keys
+    (application/privacy/keys.py); `sealing=False` stores personal data in clear (bench only)."""
+    store = EventStoreInfrastructure(
+        database_url,
+        pool_size=pool_size,
+        master_key=master_key,
+        previous_master_key=previous_master_key,
+        sealing=sealing,
+    )
     return Services(
         store=store,
         contacts=ContactService(store, clock),

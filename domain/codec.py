@@ -13,12 +13,15 @@ from stored events with it, and ``projections`` may import ``domain`` but not ``
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import Mapper, StoredEvent, Transcoder
+
+from domain.personal import ENVELOPE, KeyRow, Unwrapper, reveal
 
 
 def _default(value: object) -> Any:
@@ -40,13 +43,43 @@ class PlainJSONTranscoder(Transcoder):
         return json.loads(data)
 
 
-class EventMapper(Mapper[UUID]):
-    """The library's mapper, restoring the ``timestamp`` datetime that plain JSON flattens."""
+@dataclass(frozen=True)
+class KeyedStoredEvent(StoredEvent):
+    """A stored event read together with the key row of the contact its personal data belongs
+    to (None: it has none, or the reader did not look)."""
 
-    def __init__(self) -> None:
+    key_row: KeyRow | None = None
+
+
+_ENVELOPE_KEY = f'"{ENVELOPE}"'.encode()
+
+
+class EventMapper(Mapper[UUID]):
+    """The library's mapper, restoring the ``timestamp`` datetime that plain JSON flattens, and,
+    given an `unwrapper`, opening each event's personal data (domain/personal.py) with the key
+    row it was read with: decrypted, or erased."""
+
+    def __init__(self, unwrapper: Unwrapper | None = None) -> None:
         super().__init__(transcoder=PlainJSONTranscoder())
+        self.unwrapper = unwrapper
 
     def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[UUID]:
+        if self.unwrapper is not None and _ENVELOPE_KEY in stored_event.state:
+            state = json.loads(stored_event.state)
+            row = stored_event.key_row if isinstance(stored_event, KeyedStoredEvent) else None
+            revealed = reveal(
+                state,
+                stored_event.originator_id,
+                stored_event.originator_version,
+                row,
+                self.unwrapper,
+            )
+            stored_event = StoredEvent(
+                originator_id=stored_event.originator_id,
+                originator_version=stored_event.originator_version,
+                topic=stored_event.topic,
+                state=self.transcoder.encode(revealed),
+            )
         event = super().to_domain_event(stored_event)
         timestamp = vars(event).get("timestamp")
         if isinstance(timestamp, str):

@@ -10,12 +10,13 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
 from domain.errors import InvalidTransitionError, InvalidValueError
+from domain.personal import ERASED, erased, shape
 from domain.values import (
     id_text,
     json_object,
@@ -29,9 +30,21 @@ UPDATABLE_FIELDS = ("first_name", "last_name", "email", "phone", "fields")
 
 
 class Contact(Aggregate):
-    """A person; identified by at least a first name, a last name or an email."""
+    """A person; identified by at least a first name, a last name or an email.
+
+    Its events' personal attributes (``personal_data``) are stored sealed with the contact's
+    own key (domain/personal.py); erasing the contact destroys the key."""
+
+    personal_owner: ClassVar[str] = "id"
 
     class Created(Aggregate.Created):
+        personal_data: ClassVar[tuple[str, ...]] = (
+            "first_name",
+            "last_name",
+            "email",
+            "phone",
+            "fields",
+        )
         org_id: str
         first_name: str | None
         last_name: str | None
@@ -41,6 +54,7 @@ class Contact(Aggregate):
         fields: dict[str, Any]
 
     class FieldsUpdated(Aggregate.Event):
+        personal_data: ClassVar[tuple[str, ...]] = ("changes",)
         changes: dict[str, dict[str, Any]]
 
         def apply(self, aggregate: Contact) -> None:
@@ -60,6 +74,29 @@ class Contact(Aggregate):
         def apply(self, aggregate: Contact) -> None:
             aggregate._archived = True
             aggregate._archive_reason = self.reason
+
+    class Exported(Aggregate.Event):
+        """An access, not a change: who took the person's data out (GDPR Art. 20) and in which
+        format. The state stays as it was, so an archived contact can still be exported."""
+
+        actor: str | None
+        format: str
+
+    class Erased(Aggregate.Event):
+        """The person's data was erased (GDPR Art. 17): their key is destroyed, so every
+        personal attribute of their events reads as erased from now on. Who asked and why; no
+        personal data. The contact can no longer change."""
+
+        erased_by: str | None
+        reason: str
+
+        def apply(self, aggregate: Contact) -> None:
+            aggregate._erased = True
+            aggregate._first_name = ERASED
+            aggregate._last_name = ERASED
+            aggregate._email = ERASED
+            aggregate._phone = ERASED
+            aggregate._fields = erased(shape(aggregate._fields))
 
     def __init__(
         self,
@@ -82,6 +119,7 @@ class Contact(Aggregate):
         self._fields: dict[str, Any] = copy.deepcopy(fields)
         self._archived = False
         self._archive_reason: str | None = None
+        self._erased = False
 
     # -- commands ------------------------------------------------------------------------------
 
@@ -169,6 +207,28 @@ class Contact(Aggregate):
             self.Archived, timestamp=timestamp, reason=optional_text(reason, field="reason")
         )
 
+    def erase(self, *, erased_by: str | None, reason: str, at: datetime) -> None:
+        """Record the erasure (after the contact's key was destroyed); an archived contact can
+        be erased, an erased one not again."""
+        if self._erased:
+            raise InvalidTransitionError(f"contact {self.id} is already erased.")
+        self.trigger_event(
+            self.Erased,
+            timestamp=utc(at),
+            erased_by=erased_by,
+            reason=required_text(reason, field="reason"),
+        )
+
+    def record_export(self, *, actor: str | None, format: str, at: datetime) -> None:
+        """Record that the contact's data was exported; allowed when archived (a person keeps
+        the right to their data after the org stopped working with them)."""
+        self.trigger_event(
+            self.Exported,
+            timestamp=utc(at),
+            actor=actor,
+            format=required_text(format, field="format"),
+        )
+
     # -- state ---------------------------------------------------------------------------------
 
     @property
@@ -207,9 +267,15 @@ class Contact(Aggregate):
     def archive_reason(self) -> str | None:
         return self._archive_reason
 
+    @property
+    def erased(self) -> bool:
+        return self._erased
+
     # -- helpers -------------------------------------------------------------------------------
 
     def _require_not_archived(self) -> None:
+        if self._erased:
+            raise InvalidTransitionError(f"contact {self.id} is erased; it cannot be changed.")
         if self._archived:
             raise InvalidTransitionError(f"contact {self.id} is archived; it cannot be changed.")
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
@@ -41,21 +41,58 @@ COMPLETED = "completed"
 FAILED = "failed"
 CANCELLED = "cancelled"
 TIMED_OUT = "timed_out"
-STATES = (PENDING, RUNNING, WAITING, COMPLETED, FAILED, CANCELLED, TIMED_OUT)
-TERMINAL_STATES = (COMPLETED, FAILED, CANCELLED, TIMED_OUT)
+# Saga compensation (docs/engine.md): a failed, timed-out or cancelled execution whose completed
+# steps declare `compensate` is `compensating` while their compensations run, then ends
+# `compensated`, or `compensation_failed` when one of them failed.
+COMPENSATING = "compensating"
+COMPENSATED = "compensated"
+COMPENSATION_FAILED = "compensation_failed"
+# A step whose `on_failure` is `park` failed: the execution waits for an admin to retry or skip
+# it (POST /executions/{id}/steps/{step_id}/retry | skip).
+NEEDS_ATTENTION = "needs_attention"
+STATES = (
+    PENDING,
+    RUNNING,
+    WAITING,
+    COMPLETED,
+    FAILED,
+    CANCELLED,
+    TIMED_OUT,
+    COMPENSATING,
+    COMPENSATED,
+    COMPENSATION_FAILED,
+    NEEDS_ATTENTION,
+)
+TERMINAL_STATES = (COMPLETED, FAILED, CANCELLED, TIMED_OUT, COMPENSATED, COMPENSATION_FAILED)
+# Why compensation began: how the execution would have ended without it.
+COMPENSATION_CAUSES = (FAILED, TIMED_OUT, CANCELLED)
 WAITING_FOR = ("task", "signal", "delay", "reminder")
 
 STEP_STARTED = "started"
 STEP_WAITING = "waiting"
 STEP_COMPLETED = "completed"
 STEP_FAILED = "failed"
+STEP_NEEDS_ATTENTION = "needs_attention"
+STEP_SKIPPED = "skipped"
+STEP_CANCELLED = "cancelled"
+# The step an execution waited in when it moved to another version of its definition; the
+# wait goes on in the new version's step (an entry of its own).
+STEP_MIGRATED = "migrated"
+PARKED_ACTIONS = ("retry", "skip")
+# What a retry (POST /executions/{id}/retry) may start again: an execution that ended on a step
+# that failed or timed out. Compensated ones undid their steps, cancelled ones were stopped on
+# purpose, and the others have not ended (or ended well).
+RETRYABLE_STATES = (FAILED, TIMED_OUT)
 _OPEN_STEP_STATES = (STEP_STARTED, STEP_WAITING)
 
 
 class WorkflowExecution(Aggregate):
     """One execution; `status` is the engine's state, `ui_status` the definition's own label."""
 
+    personal_owner: ClassVar[str] = "contact_id"
+
     class Created(Aggregate.Created):
+        personal_data: ClassVar[tuple[str, ...]] = ("input", "trigger")
         org_id: str
         definition_id: str
         definition_version: int
@@ -76,11 +113,171 @@ class WorkflowExecution(Aggregate):
         step_id: str
         step_type: str
         step_name: str
+        # A step inside a container step: {"step_id": <the container>, "branch": <name>};
+        # None (and absent from events recorded before containers existed) otherwise.
+        within: dict[str, Any] | None = None
+
+        def apply(self, aggregate: WorkflowExecution) -> None:
+            aggregate._resume_running()
+            aggregate._current_step_id = self.step_id
+            aggregate._waiting = None
+            entry: dict[str, Any] = {
+                "step_id": self.step_id,
+                "step_type": self.step_type,
+                "step_name": self.step_name,
+                "status": STEP_STARTED,
+                "started_at": self.timestamp.isoformat(),
+                "completed_at": None,
+                "output": None,
+                "error": None,
+                "waiting_for": None,
+                "until": None,
+            }
+            if self.within is not None:
+                entry["within"] = self.within
+            aggregate._history.append(entry)
+
+    class StepCancelled(Aggregate.Event):
+        """A step still open when the run stopped needing it: a branch of a parallel step
+        that another branch's end or failure cancelled, or that the execution's cancel
+        reached; `reason` says which."""
+
+        step_id: str
+        reason: str
+
+        def apply(self, aggregate: WorkflowExecution) -> None:
+            aggregate._resume_running()
+            if aggregate._waiting is not None and aggregate._waiting["step_id"] == self.step_id:
+                aggregate._waiting = None
+            entry = aggregate._open_entry(self.step_id)
+            if entry is not None:
+                entry.update(
+                    status=STEP_CANCELLED,
+                    completed_at=self.timestamp.isoformat(),
+                    error=self.reason,
+                )
+
+    class StepParked(Aggregate.Event):
+        """The step failed and its `on_failure` is `park`: the execution needs attention."""
+
+        personal_data: ClassVar[tuple[str, ...]] = ("error",)
+
+        step_id: str
+        error: str
+
+        def apply(self, aggregate: WorkflowExecution) -> None:
+            aggregate._status = NEEDS_ATTENTION
+            aggregate._waiting = None
+            aggregate._current_step_id = self.step_id
+            entry = aggregate._open_entry(self.step_id)
+            if entry is not None:
+                entry.update(
+                    status=STEP_NEEDS_ATTENTION,
+                    completed_at=self.timestamp.isoformat(),
+                    error=self.error,
+                )
+
+    class ParkedStepResolved(Aggregate.Event):
+        """Someone (`requested_by`) chose what becomes of the parked step: `retry` (it runs
+        again, as a new entry) or `skip` (the run goes on after it)."""
+
+        step_id: str
+        action: str
+        requested_by: str | None
+        reason: str | None
 
         def apply(self, aggregate: WorkflowExecution) -> None:
             aggregate._status = RUNNING
-            aggregate._current_step_id = self.step_id
+            entry = aggregate._parked_entry(self.step_id)
+            if entry is not None:
+                entry.update(
+                    status=STEP_SKIPPED if self.action == "skip" else STEP_FAILED,
+                    resolution={
+                        "action": self.action,
+                        "requested_by": self.requested_by,
+                        "reason": self.reason,
+                        "at": self.timestamp.isoformat(),
+                    },
+                )
+
+    class Retried(Aggregate.Event):
+        """A failed or timed-out execution runs again from `from_step` (`step_type`,
+        `step_name`), on the same definition version, with its contact and the outputs of the
+        steps it completed; `requested_by` asked, `reason` says why. `attempt` counts the
+        retries (1 for the first), `workflow_run_id` is the Temporal run that carries it on,
+        and `previous_status` / `previous_error` keep how the execution had ended."""
+
+        personal_data: ClassVar[tuple[str, ...]] = ("previous_error",)
+
+        from_step: str
+        step_type: str
+        step_name: str
+        requested_by: str | None
+        reason: str | None
+        attempt: int
+        workflow_run_id: str
+        previous_status: str
+        previous_error: str | None
+
+        def apply(self, aggregate: WorkflowExecution) -> None:
+            aggregate._status = RUNNING
+            aggregate._current_step_id = self.from_step
             aggregate._waiting = None
+            aggregate._error = None
+            aggregate._output = None
+            aggregate._finished_at = None
+            aggregate._workflow_run_id = self.workflow_run_id
+            aggregate._retries = self.attempt
+
+    class Migrated(Aggregate.Event):
+        """The execution moved from version `from_version` to `definition_version` of its
+        definition while it waited in `step_id`, which it leaves (`migrated`); the wait goes
+        on in `to_step` of the new version. `step_mapping` is the mapping asked for (old step
+        id -> new), `requested_by` who asked."""
+
+        step_id: str
+        to_step: str
+        from_version: int
+        definition_version: int
+        step_mapping: dict[str, str]
+        requested_by: str | None
+
+        def apply(self, aggregate: WorkflowExecution) -> None:
+            aggregate._definition_version = self.definition_version
+            aggregate._status = RUNNING
+            aggregate._waiting = None
+            aggregate._current_step_id = self.to_step
+            entry = aggregate._open_entry(self.step_id)
+            if entry is not None:
+                entry.update(status=STEP_MIGRATED, completed_at=self.timestamp.isoformat())
+
+    class CompensationStarted(Aggregate.Event):
+        """Compensation begins: the step `step_id` (if any) failed or timed out with `reason`,
+        or the execution was cancelled (`cause`), and completed steps declare how to undo them."""
+
+        cause: str
+        step_id: str | None
+        reason: str
+        cancelled_by: str | None
+
+        def apply(self, aggregate: WorkflowExecution) -> None:
+            if self.step_id is not None:
+                aggregate._close_step(self.step_id, self.reason, self.timestamp)
+            aggregate._status = COMPENSATING
+            aggregate._waiting = None
+            aggregate._error = self.reason
+
+    class CompensationStepStarted(Aggregate.Event):
+        """A step that undoes the completed step `compensation_of` starts; it completes or
+        fails like any step (StepCompleted, StepFailed)."""
+
+        step_id: str
+        step_type: str
+        step_name: str
+        compensation_of: str
+
+        def apply(self, aggregate: WorkflowExecution) -> None:
+            aggregate._current_step_id = self.step_id
             aggregate._history.append(
                 {
                     "step_id": self.step_id,
@@ -93,15 +290,36 @@ class WorkflowExecution(Aggregate):
                     "error": None,
                     "waiting_for": None,
                     "until": None,
+                    "compensation_of": self.compensation_of,
                 }
             )
 
+    class Compensated(Aggregate.Event):
+        """Every compensation ran: the execution ends `compensated`."""
+
+        def apply(self, aggregate: WorkflowExecution) -> None:
+            aggregate._finish(COMPENSATED, self.timestamp)
+
+    class CompensationFailed(Aggregate.Event):
+        """At least one compensation failed for good (each still ran): `failures` says which
+        (step_id, compensation_of, error); the execution ends `compensation_failed`."""
+
+        personal_data: ClassVar[tuple[str, ...]] = ("failures", "error")
+
+        failures: list[dict[str, Any]]
+        error: str
+
+        def apply(self, aggregate: WorkflowExecution) -> None:
+            aggregate._finish(COMPENSATION_FAILED, self.timestamp)
+            aggregate._error = self.error
+
     class StepCompleted(Aggregate.Event):
+        personal_data: ClassVar[tuple[str, ...]] = ("output",)
         step_id: str
         output: dict[str, Any]
 
         def apply(self, aggregate: WorkflowExecution) -> None:
-            aggregate._status = RUNNING
+            aggregate._resume_running()
             aggregate._waiting = None
             aggregate._outputs[self.step_id] = self.output
             entry = aggregate._open_entry(self.step_id)
@@ -113,11 +331,12 @@ class WorkflowExecution(Aggregate):
                 )
 
     class StepFailed(Aggregate.Event):
+        personal_data: ClassVar[tuple[str, ...]] = ("error",)
         step_id: str
         error: str
 
         def apply(self, aggregate: WorkflowExecution) -> None:
-            aggregate._status = RUNNING
+            aggregate._resume_running()
             aggregate._waiting = None
             aggregate._close_step(self.step_id, self.error, self.timestamp)
 
@@ -148,6 +367,7 @@ class WorkflowExecution(Aggregate):
             aggregate._ui_status = self.new_ui_status
 
     class ReminderSent(Aggregate.Event):
+        personal_data: ClassVar[tuple[str, ...]] = ("recipient", "message")
         step_id: str
         task_id: str | None
         recipient: str
@@ -158,6 +378,7 @@ class WorkflowExecution(Aggregate):
             aggregate._reminders_sent[self.step_id] = self.count
 
     class EmailSent(Aggregate.Event):
+        personal_data: ClassVar[tuple[str, ...]] = ("to", "subject", "error")
         step_id: str
         to: list[str]
         subject: str
@@ -166,6 +387,7 @@ class WorkflowExecution(Aggregate):
         error: str | None
 
     class HttpRequestMade(Aggregate.Event):
+        personal_data: ClassVar[tuple[str, ...]] = ("url", "error")
         step_id: str
         method: str
         url: str
@@ -174,6 +396,7 @@ class WorkflowExecution(Aggregate):
         error: str | None
 
     class Completed(Aggregate.Event):
+        personal_data: ClassVar[tuple[str, ...]] = ("output",)
         output: dict[str, Any]
 
         def apply(self, aggregate: WorkflowExecution) -> None:
@@ -181,6 +404,7 @@ class WorkflowExecution(Aggregate):
             aggregate._output = self.output
 
     class Failed(Aggregate.Event):
+        personal_data: ClassVar[tuple[str, ...]] = ("error",)
         step_id: str | None
         error: str
 
@@ -239,6 +463,7 @@ class WorkflowExecution(Aggregate):
         self._error: str | None = None
         self._started_at: str | None = None
         self._finished_at: str | None = None
+        self._retries = 0
 
     # -- commands: lifecycle -------------------------------------------------------------------
 
@@ -331,9 +556,201 @@ class WorkflowExecution(Aggregate):
             reason=required_text(reason, field="reason"),
         )
 
+    def retry(
+        self,
+        *,
+        from_step: str,
+        step_type: str,
+        step_name: str,
+        requested_by: str | None,
+        reason: str | None,
+        workflow_run_id: str,
+        at: datetime,
+    ) -> None:
+        """Run a failed or timed-out execution again from `from_step` (see Retried); which
+        steps may be retried from is the definition's business, checked by the caller."""
+        if self._status not in RETRYABLE_STATES:
+            why = (
+                "its completed steps were undone (compensated), so running the rest would "
+                "act on what was undone; start a new execution instead"
+                if self._status == COMPENSATED
+                else f"only a {' or '.join(RETRYABLE_STATES)} execution can be retried"
+            )
+            raise InvalidTransitionError(f"execution {self.id} is {self._status}: {why}.")
+        if step_type not in STEP_TYPES:
+            raise InvalidValueError(
+                f"{step_type!r} is not a step type; use one of {', '.join(STEP_TYPES)}.",
+                field="step_type",
+            )
+        self.trigger_event(
+            self.Retried,
+            timestamp=utc(at),
+            from_step=id_text(from_step, field="from_step"),
+            step_type=step_type,
+            step_name=_text(step_name, field="step_name"),
+            requested_by=optional_text(requested_by, field="requested_by"),
+            reason=optional_text(reason, field="reason"),
+            attempt=self._retries + 1,
+            workflow_run_id=id_text(workflow_run_id, field="workflow_run_id"),
+            previous_status=self._status,
+            previous_error=self._error,
+        )
+
+    def migrate(
+        self,
+        *,
+        step_id: str,
+        to_step: str,
+        definition_version: int,
+        step_mapping: Mapping[str, str],
+        requested_by: str | None,
+        at: datetime,
+    ) -> None:
+        """Move the execution, waiting in `step_id`, to another version (see Migrated); the
+        workflow has checked the versions' steps, this checks the execution's own state."""
+        step = self._require_open_step(step_id)
+        if (
+            isinstance(definition_version, bool)
+            or not isinstance(definition_version, int)
+            or definition_version < 1
+        ):
+            raise InvalidValueError(
+                f"definition_version must be a version number from 1 up, not "
+                f"{definition_version!r}.",
+                field="definition_version",
+            )
+        if definition_version == self._definition_version:
+            raise InvalidTransitionError(
+                f"execution {self.id} already runs version {definition_version}."
+            )
+        mapping = {
+            id_text(old, field="step_mapping"): id_text(new, field="step_mapping")
+            for old, new in dict(step_mapping).items()
+        }
+        self.trigger_event(
+            self.Migrated,
+            timestamp=utc(at),
+            step_id=step,
+            to_step=id_text(to_step, field="to_step"),
+            from_version=self._definition_version,
+            definition_version=definition_version,
+            step_mapping=mapping,
+            requested_by=optional_text(requested_by, field="requested_by"),
+        )
+
+    # -- commands: parked steps ----------------------------------------------------------------
+
+    def park_step(self, *, step_id: str, error: str, at: datetime) -> None:
+        step = self._require_open_step(step_id)
+        self.trigger_event(
+            self.StepParked,
+            timestamp=utc(at),
+            step_id=step,
+            error=required_text(error, field="error"),
+        )
+
+    def resolve_parked_step(
+        self,
+        *,
+        step_id: str,
+        action: str,
+        requested_by: str | None,
+        reason: str | None,
+        at: datetime,
+    ) -> None:
+        self._require_not_terminal()
+        step = id_text(step_id, field="step_id")
+        if self._status != NEEDS_ATTENTION or self._parked_entry(step) is None:
+            raise InvalidTransitionError(
+                f"execution {self.id} is not waiting for attention on step {step!r}."
+            )
+        if action not in PARKED_ACTIONS:
+            raise InvalidValueError(
+                f"{action!r} is not what can become of a parked step; use one of "
+                f"{', '.join(PARKED_ACTIONS)}.",
+                field="action",
+            )
+        self.trigger_event(
+            self.ParkedStepResolved,
+            timestamp=utc(at),
+            step_id=step,
+            action=action,
+            requested_by=optional_text(requested_by, field="requested_by"),
+            reason=optional_text(reason, field="reason"),
+        )
+
+    # -- commands: compensation ----------------------------------------------------------------
+
+    def begin_compensation(
+        self,
+        *,
+        cause: str,
+        step_id: str | None,
+        reason: str,
+        cancelled_by: str | None,
+        at: datetime,
+    ) -> None:
+        self._require_started()
+        if self._status == COMPENSATING:
+            raise InvalidTransitionError(f"execution {self.id} is already compensating.")
+        if cause not in COMPENSATION_CAUSES:
+            raise InvalidValueError(
+                f"{cause!r} is not a cause of compensation; use one of "
+                f"{', '.join(COMPENSATION_CAUSES)}.",
+                field="cause",
+            )
+        self.trigger_event(
+            self.CompensationStarted,
+            timestamp=utc(at),
+            cause=cause,
+            step_id=optional_id_text(step_id, field="step_id"),
+            reason=required_text(reason, field="reason"),
+            cancelled_by=optional_text(cancelled_by, field="cancelled_by"),
+        )
+
+    def start_compensation_step(
+        self, *, step_id: str, step_type: str, step_name: str, compensation_of: str, at: datetime
+    ) -> None:
+        self._require_compensating()
+        if step_type not in STEP_TYPES:
+            raise InvalidValueError(
+                f"{step_type!r} is not a step type; use one of {', '.join(STEP_TYPES)}.",
+                field="step_type",
+            )
+        self.trigger_event(
+            self.CompensationStepStarted,
+            timestamp=utc(at),
+            step_id=id_text(step_id, field="step_id"),
+            step_type=step_type,
+            step_name=_text(step_name, field="step_name"),
+            compensation_of=id_text(compensation_of, field="compensation_of"),
+        )
+
+    def end_compensation(self, *, failures: Sequence[Mapping[str, Any]], at: datetime) -> None:
+        """`compensated`, or `compensation_failed` with the failures after the first reason."""
+        self._require_compensating()
+        timestamp = utc(at)
+        if not failures:
+            self.trigger_event(self.Compensated, timestamp=timestamp)
+            return
+        listed = [json_object(failure, field="failures") for failure in failures]
+        said = "; ".join(f"{f.get('step_id')}: {f.get('error')}" for f in listed)
+        error = f"{self._error or 'compensation'}; compensation failed ({said})"
+        self.trigger_event(
+            self.CompensationFailed, timestamp=timestamp, failures=listed, error=error
+        )
+
     # -- commands: steps -----------------------------------------------------------------------
 
-    def start_step(self, *, step_id: str, step_type: str, step_name: str, at: datetime) -> None:
+    def start_step(
+        self,
+        *,
+        step_id: str,
+        step_type: str,
+        step_name: str,
+        at: datetime,
+        within: Mapping[str, Any] | None = None,
+    ) -> None:
         self._require_started()
         timestamp = utc(at)
         if step_type not in STEP_TYPES:
@@ -345,12 +762,25 @@ class WorkflowExecution(Aggregate):
             raise InvalidValueError(
                 f"step_name must be text, not {step_name!r}.", field="step_name"
             )
+        marker = {} if within is None else {"within": json_object(within, field="within")}
         self.trigger_event(
             self.StepStarted,
             timestamp=timestamp,
             step_id=id_text(step_id, field="step_id"),
             step_type=step_type,
             step_name=step_name,
+            **marker,
+        )
+
+    def cancel_step(self, *, step_id: str, reason: str, at: datetime) -> None:
+        """Close an open step as cancelled (see StepCancelled)."""
+        step = self._require_open_step(step_id)
+        timestamp = utc(at)
+        self.trigger_event(
+            self.StepCancelled,
+            timestamp=timestamp,
+            step_id=step,
+            reason=required_text(reason, field="reason"),
         )
 
     def complete_step(
@@ -562,6 +992,11 @@ class WorkflowExecution(Aggregate):
         return self._workflow_run_id
 
     @property
+    def retries(self) -> int:
+        """How many times the execution was retried (POST /executions/{id}/retry)."""
+        return self._retries
+
+    @property
     def step_history(self) -> list[dict[str, Any]]:
         """One entry per step run, in order; a step that runs twice has two entries."""
         return copy.deepcopy(self._history)
@@ -618,6 +1053,18 @@ class WorkflowExecution(Aggregate):
                 f"execution {self.id} is {self._status}; it cannot change any more."
             )
 
+    def _require_compensating(self) -> None:
+        if self._status != COMPENSATING:
+            raise InvalidTransitionError(
+                f"execution {self.id} is {self._status}, not compensating."
+            )
+
+    def _resume_running(self) -> None:
+        """A step starts or ends: the execution runs again, unless it is compensating (its
+        compensations are steps too, and it stays compensating until they end)."""
+        if self._status != COMPENSATING:
+            self._status = RUNNING
+
     def _require_started(self) -> None:
         self._require_not_terminal()
         if self._status == PENDING:
@@ -636,6 +1083,12 @@ class WorkflowExecution(Aggregate):
         for entry in reversed(self._history):
             if entry["step_id"] == step_id:
                 return entry if entry["status"] in _OPEN_STEP_STATES else None
+        return None
+
+    def _parked_entry(self, step_id: str) -> dict[str, Any] | None:
+        for entry in reversed(self._history):
+            if entry["step_id"] == step_id:
+                return entry if entry["status"] == STEP_NEEDS_ATTENTION else None
         return None
 
     def _close_step(self, step_id: str, error: str, timestamp: datetime) -> None:

@@ -12,7 +12,7 @@ import copy
 import re
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
@@ -30,6 +30,7 @@ from domain.values import (
 )
 
 STATUSES = ("todo", "in_progress", "done", "cancelled")
+CLOSED = ("done", "cancelled")
 PRIORITIES = ("low", "medium", "high", "urgent")
 TRANSITIONS: dict[str, tuple[str, ...]] = {
     "todo": ("in_progress", "done", "cancelled"),
@@ -45,7 +46,10 @@ _ASSIGNEE = re.compile(r"(user|role):\S+")
 class Task(Aggregate):
     """A unit of work with one assignee (`user:<id>` or `role:<name>`)."""
 
+    personal_owner: ClassVar[str] = "contact_id"
+
     class Assigned(Aggregate.Created):
+        personal_data: ClassVar[tuple[str, ...]] = ("title", "description", "metadata")
         org_id: str
         title: str
         description: str | None
@@ -59,6 +63,7 @@ class Task(Aggregate):
         status: str
 
     class Updated(Aggregate.Event):
+        personal_data: ClassVar[tuple[str, ...]] = ("changes",)
         changes: dict[str, dict[str, Any]]
 
         def apply(self, aggregate: Task) -> None:
@@ -66,15 +71,39 @@ class Task(Aggregate):
                 aggregate._assign(name, copy.deepcopy(change["new"]))
 
     class StatusChanged(Aggregate.Event):
+        """Version 2 adds `closed_at`: when the task stopped being open work, done *or*
+        cancelled (null when it opens again). `completed_at` is set for done only, so before it
+        a cancelled task's end was nowhere in the task's own terms, and how long people kept a
+        task open (what a step's human wait is made of) could not be read off its events alike
+        for both endings. Version 1 events, stored before, are upcast on load (docs/event-store.md,
+        "How to evolve an event")."""
+
+        class_version = 2
+        personal_data: ClassVar[tuple[str, ...]] = ("metadata",)
+
         old_status: str
         new_status: str
         metadata: dict[str, Any]
         completed_at: str | None
+        closed_at: str | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """The close time a version 1 event implies: its own time, when it closed the task.
+
+            The state is the stored JSON: `timestamp` is still ISO 8601 text here (a datetime
+            with a codec that keeps types), and is the time the command ran, which is what
+            version 2 records."""
+            moment = state.get("timestamp")
+            if isinstance(moment, datetime):
+                moment = moment.isoformat()
+            state["closed_at"] = moment if state.get("new_status") in CLOSED else None
 
         def apply(self, aggregate: Task) -> None:
             aggregate._status = self.new_status
             aggregate._metadata = merge_object(aggregate._metadata, copy.deepcopy(self.metadata))
             aggregate._completed_at = self.completed_at
+            aggregate._closed_at = self.closed_at
 
     class Reassigned(Aggregate.Event):
         old_assigned_to: str
@@ -118,6 +147,7 @@ class Task(Aggregate):
         self._metadata: dict[str, Any] = copy.deepcopy(metadata)
         self._status = status
         self._completed_at: str | None = None
+        self._closed_at: str | None = None
 
     # -- commands ------------------------------------------------------------------------------
 
@@ -219,6 +249,7 @@ class Task(Aggregate):
             new_status=status,
             metadata=given,
             completed_at=timestamp.isoformat() if status == "done" else None,
+            closed_at=timestamp.isoformat() if status in CLOSED else None,
         )
         return True
 
@@ -280,6 +311,11 @@ class Task(Aggregate):
     @property
     def completed_at(self) -> datetime | None:
         return from_iso(self._completed_at)
+
+    @property
+    def closed_at(self) -> datetime | None:
+        """When it was done or cancelled; None while it is open."""
+        return from_iso(self._closed_at)
 
     @property
     def execution_id(self) -> str | None:

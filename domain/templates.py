@@ -13,6 +13,7 @@ string is interpolated as text.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import re
@@ -23,16 +24,19 @@ from functools import lru_cache
 from typing import Any
 
 from domain.errors import TemplateResolutionError, TemplateSyntaxError
+from domain.secret_names import NAME_PATTERN
 
 __all__ = [
     "DateExpression",
     "PathExpression",
+    "SecretReference",
     "Template",
     "TemplateResolutionError",
     "TemplateSyntaxError",
     "has_template",
     "parse_template",
     "render_value",
+    "secret_names",
 ]
 
 OPEN = "{{"
@@ -114,17 +118,45 @@ class DateExpression:
 
 Expression = PathExpression | DateExpression
 
+# `{{secrets.NAME}}`: a reference to one of the org's secrets (domain/secret.py). Rendering
+# leaves it in place, as this exact text, so that the value never enters the workflow (its
+# history, events, outputs); only the activity that makes an outbound call substitutes it,
+# just before the call (application/delivery/secret_refs.py).
+SECRETS_ROOT = "secrets"
+SECRET_MARKER = OPEN + SECRETS_ROOT + "."
+_SECRET_NAME = re.compile(NAME_PATTERN)
+
+
+@dataclass(frozen=True)
+class SecretReference:
+    """`{{secrets.NAME}}`: rendered as itself (`text`), never resolved inside the workflow."""
+
+    source: str
+    name: str
+
+    @property
+    def text(self) -> str:
+        return f"{SECRET_MARKER}{self.name}{CLOSE}"
+
 
 @dataclass(frozen=True)
 class Template:
     """A parsed string: literal text interleaved with expressions."""
 
     text: str
-    parts: tuple[str | Expression, ...]
+    parts: tuple[str | Expression | SecretReference, ...]
 
     @property
     def expressions(self) -> tuple[Expression, ...]:
-        return tuple(part for part in self.parts if not isinstance(part, str))
+        """What rendering resolves from the data (secret references are not among them)."""
+        return tuple(
+            part for part in self.parts if isinstance(part, PathExpression | DateExpression)
+        )
+
+    @property
+    def secret_names(self) -> frozenset[str]:
+        """The names of the org's secrets the template references (`{{secrets.NAME}}`)."""
+        return frozenset(part.name for part in self.parts if isinstance(part, SecretReference))
 
     @property
     def references(self) -> frozenset[str]:
@@ -161,7 +193,7 @@ def has_template(text: str) -> bool:
 @lru_cache(maxsize=1024)
 def parse_template(text: str) -> Template:
     """Parse `text`, raising TemplateSyntaxError naming the expression and its position."""
-    parts: list[str | Expression] = []
+    parts: list[str | Expression | SecretReference] = []
     cursor = 0
     while True:
         start = text.find(OPEN, cursor)
@@ -197,7 +229,25 @@ def render_value(value: Any, context: Mapping[str, Any], now: datetime, strict: 
     return value
 
 
-def _parse_expression(raw: str, position: int) -> Expression:
+def secret_names(value: Any) -> frozenset[str]:
+    """The secret names every template inside a JSON value references (templates that do not
+    parse reference none: validation reports them)."""
+    names: set[str] = set()
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if OPEN in item:
+                with contextlib.suppress(TemplateSyntaxError):
+                    names |= parse_template(item).secret_names
+        elif isinstance(item, Mapping):
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+    return frozenset(names)
+
+
+def _parse_expression(raw: str, position: int) -> Expression | SecretReference:
     source = raw.strip()
     if not source:
         raise TemplateSyntaxError(
@@ -216,6 +266,8 @@ def _parse_expression(raw: str, position: int) -> Expression:
             position=position,
         )
     segments = source.split(".")
+    if segments[0] == SECRETS_ROOT:
+        return _parse_secret(source, segments, position)
     for segment in segments:
         if not _SEGMENT.fullmatch(segment):
             shown = f"'{segment}'" if segment else "an empty segment"
@@ -227,6 +279,18 @@ def _parse_expression(raw: str, position: int) -> Expression:
                 position=position,
             )
     return PathExpression(source=source, root=segments[0], segments=tuple(segments[1:]))
+
+
+def _parse_secret(source: str, segments: list[str], position: int) -> SecretReference:
+    if len(segments) != 2 or not _SECRET_NAME.fullmatch(segments[1]):
+        raise TemplateSyntaxError(
+            f"The template expression {{{{{source}}}}} at position {position} is invalid: a "
+            "secret is referenced as {{secrets.NAME}}, NAME being 1 to 64 upper-case letters, "
+            "digits and underscores starting with a letter.",
+            expression=source,
+            position=position,
+        )
+    return SecretReference(source=source, name=segments[1])
 
 
 def _parse_date(source: str, position: int) -> DateExpression:
@@ -249,13 +313,42 @@ def _parse_date(source: str, position: int) -> DateExpression:
 
 
 def _evaluate(
-    expression: str | Expression, context: Mapping[str, Any], now: datetime, strict: bool
+    expression: str | Expression | SecretReference,
+    context: Mapping[str, Any],
+    now: datetime,
+    strict: bool,
 ) -> Any:
     if isinstance(expression, DateExpression):
         return expression.resolve(now)
+    if isinstance(expression, SecretReference):
+        return expression.text
     if isinstance(expression, PathExpression):
-        return expression.resolve(context, strict=strict)
+        value = expression.resolve(context, strict=strict)
+        _refuse_forged_reference(expression, value)
+        return value
     return expression
+
+
+def _refuse_forged_reference(expression: PathExpression, value: Any) -> None:
+    """Data cannot write a secret reference: only a definition may. A payload holding
+    `{{secrets.X}}` rendered into an outbound call would otherwise have the activity send
+    the secret wherever that call goes."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if SECRET_MARKER in item:
+                raise TemplateResolutionError(
+                    f"The template {{{{{expression.source}}}}} cannot be rendered: its value "
+                    f"holds {SECRET_MARKER!r}, and only a definition may reference a secret.",
+                    expression=expression.source,
+                    segment=SECRETS_ROOT,
+                )
+        elif isinstance(item, Mapping):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
 
 
 def _as_text(value: Any) -> str:

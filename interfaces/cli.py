@@ -9,15 +9,23 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import json
+import logging
+import os
 import signal
 import sys
 import threading
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, TextIO
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 import structlog
 
+from interfaces import privacy_cli
+from interfaces.heap import YOUNG_THRESHOLD_BATCHES
+from interfaces.heap import settle as settle_heap
 from interfaces.settings import Settings
 
 if TYPE_CHECKING:
@@ -34,26 +42,88 @@ class CommandLineError(Exception):
 
 def _settings() -> Settings:
     from interfaces.logging import configure_logging
+    from projections.personal import hold_master_keys
 
     try:
         settings = Settings()
     except ValueError as e:
         raise CommandLineError(f"configuration: {e}") from None
     configure_logging(settings.log_format)
+    # Readers of events open contacts' personal data with these (projections/personal.py).
+    hold_master_keys(
+        settings.master_key_bytes(),
+        settings.previous_master_key_bytes(),
+        production=settings.is_production,
+    )
     return settings
 
 
-def _database_url(settings: Settings) -> str:
-    if settings.database_url:
-        return settings.database_url
-    from interfaces.embedded import EmbeddedPostgres
-
-    # No DATABASE_URL: use the embedded server of `bytedash up`'s data folder.
-    return EmbeddedPostgres(settings.data_dir).start()
+DEFAULT_TEMPORAL_ADDRESS = "127.0.0.1:7233"
 
 
-def _temporal_address(settings: Settings) -> str:
-    return settings.temporal_address or "127.0.0.1:7233"
+@dataclass(frozen=True)
+class Stack:
+    """The servers one command uses, resolved once: from the environment, else from the
+    address book `bytedash up` keeps in the data folder (interfaces/embedded.py), else the
+    embedded Postgres of the folder and Temporal's default address."""
+
+    database_url: str
+    temporal_address: str
+    namespace: str
+    task_queue: str
+
+
+def _stack(
+    settings: Settings, *, postgres: bool = True, temporal: bool = False, command: bool = False
+) -> Stack:
+    """Resolve the servers this command needs and say on stderr, in one line, which ones and
+    where from: a command that talks to the wrong stack is worse than one that fails.
+
+    `command`: the command itself sends work through Temporal, so a stopped `up`'s embedded
+    server is refused by name rather than replaced by the default address, where another
+    stack's Temporal may listen. A process (`worker`, `api`) keeps the documented default."""
+    from interfaces.embedded import AddressBook, EmbeddedPostgres, redacted
+
+    data_dir = Path(settings.data_dir).resolve()
+    book = AddressBook.read(data_dir)
+    running = book is not None and book.up_running
+    from_up = f"bytedash up on {data_dir}, pid {book.up_pid}" if book is not None else ""
+    said_temporal = ""
+    temporal_address = settings.temporal_address or DEFAULT_TEMPORAL_ADDRESS
+    namespace, task_queue = settings.temporal_namespace, settings.temporal_task_queue
+    if temporal:
+        if settings.temporal_address:
+            source = "TEMPORAL_ADDRESS"
+        elif book is not None and (running or not book.temporal_embedded):
+            temporal_address, source = book.temporal_address, from_up
+            if "temporal_namespace" not in settings.model_fields_set:
+                namespace = book.temporal_namespace
+            if "temporal_task_queue" not in settings.model_fields_set:
+                task_queue = book.temporal_task_queue
+        elif book is not None and command:
+            raise CommandLineError(
+                f"bytedash up is not running on {data_dir}: the embedded Temporal it ran "
+                f"({book.temporal_address}) stopped with it; start `bytedash up` there, or set "
+                "TEMPORAL_ADDRESS to a running Temporal server"
+            )
+        else:
+            source = f"default: no TEMPORAL_ADDRESS, no bytedash up running on {data_dir}"
+        said_temporal = f"Temporal {temporal_address} ({source})"
+    said_postgres = ""
+    database_url = ""
+    if postgres:
+        if settings.database_url:
+            database_url, source = settings.database_url, "DATABASE_URL"
+        elif book is not None and (running or not book.postgres_embedded):
+            database_url, source = book.database_url, from_up
+        else:
+            database_url = EmbeddedPostgres(data_dir).start()
+            source = f"embedded in {data_dir}"
+        said_postgres = f"Postgres {redacted(database_url)} ({source})"
+    said = [text for text in (said_postgres, said_temporal) if text]
+    if said:
+        print(f"bytedash: {', '.join(said)}", file=sys.stderr, flush=True)
+    return Stack(database_url, temporal_address, namespace, task_queue)
 
 
 def _stop_on_signals() -> threading.Event:
@@ -69,16 +139,23 @@ def _stop_on_signals() -> threading.Event:
 
 def cmd_up(args: argparse.Namespace) -> int:
     from interfaces.embedded import AlreadyRunningError, EmbeddedStartError
+    from interfaces.logging import configure_logging
     from interfaces.supervisor import StackError
     from interfaces.up import default_workers, run_up
 
     workers = args.workers if args.workers is not None else default_workers()
+    settings = _settings()
+    if not args.verbose:
+        # The supervisor's own warnings and errors (a child that died, a crash loop) still
+        # show; its routine lines go unsaid, its children's go to the log file.
+        configure_logging(settings.log_format, level="WARNING")
     try:
         return run_up(
-            _settings(),
+            settings,
             workers=workers,
             api_workers=args.api_workers,
             split_projector=args.split_projector,
+            verbose=args.verbose,
         )
     except (AlreadyRunningError, EmbeddedStartError, StackError) as e:
         raise CommandLineError(str(e)) from None
@@ -87,7 +164,7 @@ def cmd_up(args: argparse.Namespace) -> int:
 def cmd_migrate(args: argparse.Namespace) -> int:
     from migrations import apply_migrations
 
-    applied = apply_migrations(_database_url(_settings()))
+    applied = apply_migrations(_stack(_settings()).database_url)
     if applied:
         for migration in applied:
             print(f"applied {migration.version:04d}_{migration.name}")
@@ -102,7 +179,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     die_with_supervisor()
     settings = _settings()
-    database_url = _database_url(settings)
+    stack = _stack(settings, temporal=True)
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -110,11 +187,16 @@ def cmd_worker(args: argparse.Namespace) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         await run_worker(
-            database_url=database_url,
-            temporal_address=_temporal_address(settings),
-            namespace=settings.temporal_namespace,
-            task_queue=settings.temporal_task_queue,
+            database_url=stack.database_url,
+            temporal_address=stack.temporal_address,
+            namespace=stack.namespace,
+            task_queue=stack.task_queue,
             smtp_url=settings.smtp_url,
+            llm_base_url=settings.llm_base_url,
+            llm_api_key=settings.llm_key(),
+            master_key=None if settings.uses_dev_master_key else settings.master_key_bytes(),
+            previous_master_key=settings.previous_master_key_bytes(),
+            outbound_allow=settings.outbound_allow,
             stop=stop,
         )
 
@@ -139,6 +221,7 @@ def cmd_projector(args: argparse.Namespace) -> int:
     def wants(name: str) -> bool:
         return not names or name in names
 
+    stack = _stack(settings, temporal=wants(TRIGGERS))
     chosen: list[Projection] = []
     starter: TemporalStarter | None = None
     try:
@@ -152,12 +235,15 @@ def cmd_projector(args: argparse.Namespace) -> int:
     if wants("admin_requests"):
         from interfaces.admin_requests import AdminRequestFollower
 
-        admin = AdminRequestFollower(_database_url(settings))
+        admin = AdminRequestFollower(stack.database_url)
         chosen.append(admin)
     if wants(TRIGGERS):
         # The record-trigger follower starts executions, so it needs Temporal.
         starter = TemporalStarter(
-            _temporal_address(settings), settings.temporal_namespace, settings.temporal_task_queue
+            stack.temporal_address,
+            stack.namespace,
+            stack.task_queue,
+            sealed_by=_sealed_by(stack, settings),
         )
         chosen.append(TriggerFollower(starter))
     stop = _stop_on_signals()
@@ -165,12 +251,14 @@ def cmd_projector(args: argparse.Namespace) -> int:
     sealer: threading.Thread | None = None
     if wants(SEALER):
         sealer = threading.Thread(
-            target=ChainSealer(_database_url(settings)).run_forever, args=(stop,), name="sealer"
+            target=ChainSealer(stack.database_url).run_forever, args=(stop,), name="sealer"
         )
         sealer.start()
+    # Batches of decoded events: let them die young (interfaces/heap.py).
+    settle_heap(young_threshold=YOUNG_THRESHOLD_BATCHES)
     try:
         if chosen:
-            with Projector(_database_url(settings), chosen) as projector:
+            with Projector(stack.database_url, chosen) as projector:
                 log.info("projector.started", projections=[p.name for p in chosen])
                 projector.run_forever(stop)
         else:  # the sealer alone
@@ -201,18 +289,19 @@ def api_from_environment() -> FastAPI:
 
 
 def cmd_api(args: argparse.Namespace) -> int:
-    import os
-
     import uvicorn
 
     from interfaces.supervisor import die_with_supervisor
 
     die_with_supervisor()
     settings = _settings()
+    stack = _stack(settings, temporal=True)
     settings = settings.model_copy(
         update={
-            "database_url": _database_url(settings),
-            "temporal_address": _temporal_address(settings),
+            "database_url": stack.database_url,
+            "temporal_address": stack.temporal_address,
+            "temporal_namespace": stack.namespace,
+            "temporal_task_queue": stack.task_queue,
         }
     )
     if args.workers > 1:
@@ -220,6 +309,8 @@ def cmd_api(args: argparse.Namespace) -> int:
         assert settings.database_url is not None and settings.temporal_address is not None
         os.environ["DATABASE_URL"] = settings.database_url
         os.environ["TEMPORAL_ADDRESS"] = settings.temporal_address
+        os.environ["TEMPORAL_NAMESPACE"] = settings.temporal_namespace
+        os.environ["TEMPORAL_TASK_QUEUE"] = settings.temporal_task_queue
         uvicorn.run(
             "interfaces.cli:api_from_environment",
             factory=True,
@@ -276,7 +367,7 @@ def cmd_projections_status(args: argparse.Namespace) -> int:
 
     from projections.queries.status import projection_status
 
-    with psycopg.connect(_database_url(_settings()), row_factory=dict_row) as conn:
+    with psycopg.connect(_stack(_settings()).database_url, row_factory=dict_row) as conn:
         rows = projection_status(conn, args.name)
     if args.name and not rows:
         raise CommandLineError(f"no projection named {args.name!r}")
@@ -294,24 +385,28 @@ def cmd_projections_status(args: argparse.Namespace) -> int:
     return 0
 
 
-def _record(settings: Settings, args: argparse.Namespace, action: str, **params: Any) -> None:
-    from interfaces.admin_cli import record_admin_action
+def _sealed_by(stack: Stack, settings: Settings) -> tuple[str, bytes | None, bytes | None]:
+    """Where the Temporal payload keys are, and the master keys that open them."""
+    master = None if settings.uses_dev_master_key else settings.master_key_bytes()
+    return stack.database_url, master, settings.previous_master_key_bytes()
+
+
+def _record(stack: Stack, args: argparse.Namespace, action: str, **params: Any) -> None:
+    from interfaces.admin_cli import AdminRecordError, record_admin_action
 
     try:
         action_id = record_admin_action(
-            address=_temporal_address(settings),
-            namespace=settings.temporal_namespace,
-            task_queue=settings.temporal_task_queue,
+            address=stack.temporal_address,
+            namespace=stack.namespace,
+            task_queue=stack.task_queue,
             org_id=args.org,
             action=action,
             target=args.name,
             parameters=params,
+            sealed_by=_sealed_by(stack, _settings()),
         )
-    except Exception as e:
-        raise CommandLineError(
-            f"could not record the {action} as an admin event through Temporal "
-            f"({type(e).__name__}: {e}); is the worker running?"
-        ) from None
+    except AdminRecordError as e:
+        raise CommandLineError(f"could not record the {action} as an admin event: {e}") from None
     print(f"recorded admin action {action_id}", file=sys.stderr)
 
 
@@ -332,10 +427,13 @@ def cmd_projections_admin(args: argparse.Namespace) -> int:
         projection_named(args.name)  # refuse an unknown name before recording anything
     except KeyError as e:
         raise CommandLineError(str(e.args[0])) from None
-    url = _database_url(settings)
+    stack = _stack(settings, temporal=True, command=True)
+    url = stack.database_url
     try:
+        if args.action in ("rebuild", "verify"):  # batch jobs (interfaces/heap.py)
+            settle_heap(young_threshold=YOUNG_THRESHOLD_BATCHES)
         if args.action == "rebuild":
-            _record(settings, args, "rebuild", from_scratch=args.from_scratch)
+            _record(stack, args, "rebuild", from_scratch=args.from_scratch)
             progress = TerminalProgress(sys.stderr, label=f"rebuild {args.name}")
             stop = _stop_on_signals()
             try:
@@ -360,7 +458,7 @@ def cmd_projections_admin(args: argparse.Namespace) -> int:
                 f"{report.position} in {report.seconds:.1f} s (swap {report.swap_seconds:.3f} s)"
             )
         elif args.action == "verify":
-            _record(settings, args, "verify")
+            _record(stack, args, "verify")
             progress = TerminalProgress(sys.stderr, label=f"verify {args.name}")
             try:
                 verdict = verify_projection(url, args.name, progress=progress)
@@ -381,16 +479,16 @@ def cmd_projections_admin(args: argparse.Namespace) -> int:
                 print(f"  changed  {changed}")
             return 1
         elif args.action == "reset":
-            _record(settings, args, "reset", to_position=args.to)
+            _record(stack, args, "reset", to_position=args.to)
             report = reset_projection(url, args.name, args.to)
             print(f"reset {args.name} to position {report.position}")
         elif args.action == "retry":
-            _record(settings, args, "retry_parked", position=args.position)
+            _record(stack, args, "retry_parked", position=args.position)
             retried = retry_parked(url, args.name, args.position, actor=operator_name())
             print(f"retried {retried.retried} parked event(s), {retried.failed} still failing")
             return 0 if retried.ok else 1
         else:
-            _record(settings, args, "skip_parked", position=args.position, reason=args.reason)
+            _record(stack, args, "skip_parked", position=args.position, reason=args.reason)
             skip_parked(url, args.name, args.position, args.reason, operator_name())
             print(f"skipped event {args.position} of {args.name}: {args.reason}")
     except (AdminError, ValueError, LookupError) as e:
@@ -413,7 +511,9 @@ def cmd_events_export(args: argparse.Namespace) -> int:
 
     out = _output(args.output)
     try:
-        count = export(_database_url(_settings()), args.org, filters_from(args), out, args.format)
+        count = export(
+            _stack(_settings()).database_url, args.org, filters_from(args), out, args.format
+        )
     except ValueError as e:
         raise CommandLineError(str(e)) from None
     finally:
@@ -429,7 +529,7 @@ def cmd_events_tail(args: argparse.Namespace) -> int:
     stop = _stop_on_signals()
     try:
         tail(
-            _database_url(_settings()),
+            _stack(_settings()).database_url,
             args.org,
             filters_from(args),
             sys.stdout,
@@ -445,10 +545,25 @@ def cmd_events_verify(args: argparse.Namespace) -> int:
     from interfaces.events_cli import verify
 
     try:
-        intact = verify(_database_url(_settings()), sys.stdout, args.anchor)
+        intact = verify(_stack(_settings()).database_url, sys.stdout, args.anchor)
     except ValueError as e:
         raise CommandLineError(str(e)) from None
     return 0 if intact else 1
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    settings = _settings()
+    try:
+        return privacy_cli.rotate(args, settings, _stack(settings).database_url)
+    except privacy_cli.PrivacyCommandError as e:
+        raise CommandLineError(str(e)) from None
+
+
+def cmd_privacy(args: argparse.Namespace) -> int:
+    try:
+        return privacy_cli.legacy(args, _stack(_settings()).database_url)
+    except privacy_cli.PrivacyCommandError as e:
+        raise CommandLineError(str(e)) from None
 
 
 def _event_filters(parser: argparse.ArgumentParser) -> None:
@@ -503,6 +618,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--split-projector",
         action="store_true",
         help="a projector process per read model (faster catch-up, with cores to spare)",
+    )
+    up.add_argument(
+        "--verbose",
+        action="store_true",
+        help="print everything on the terminal: the children's logs, pgserver's and uvicorn's "
+        "lines (default: a short summary; the rest goes to bytedash.log in the data folder)",
     )
     up.set_defaults(func=cmd_up)
     sub.add_parser("migrate", help="apply pending migrations (idempotent)").set_defaults(
@@ -576,6 +697,10 @@ def build_parser() -> argparse.ArgumentParser:
     check = esub.add_parser("verify", help="check the hash chain; exit 1 where it breaks")
     check.add_argument("--anchor", help="HEAD:HASH printed by an earlier verify")
     check.set_defaults(func=cmd_events_verify)
+
+    privacy_cli.add_commands(sub)
+    sub.choices["keys"].set_defaults(func=cmd_keys)
+    sub.choices["privacy"].set_defaults(func=cmd_privacy)
     return parser
 
 
@@ -585,10 +710,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         result: int = args.func(args)
     except CommandLineError as e:
         print(f"bytedash: {e}", file=sys.stderr)
-        return 2
+        result = 2
     except KeyboardInterrupt:
-        return 130
+        result = 130
+    from interfaces import admin_cli
+
+    if admin_cli.CLIENTS_USED:
+        _exit_before_finalization(result)
     return result
+
+
+def _exit_before_finalization(code: int) -> NoReturn:
+    """Exit once the exit handlers have run (pgserver's stops a Postgres the command started),
+    without the interpreter's finalization: the Temporal client's Rust threads may still be
+    dropping their Python objects then, and the process aborted ("Fatal Python error:
+    PyGILState_Release", temporalio/sdk-python#300) about one run in twenty."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    atexit._run_exitfuncs()
+    logging.shutdown()
+    os._exit(code)
 
 
 if __name__ == "__main__":

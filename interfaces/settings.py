@@ -7,13 +7,25 @@ roots (`bytedash` commands, tests), never at import time.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import ipaddress
+import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from worker.contracts import DEFAULT_TASK_QUEUE
+from worker.secret_transit import DEV_MASTER_KEY, MASTER_KEY_BYTES
 
 LogFormat = Literal["json", "console"]
 Environment = Literal["development", "production"]
@@ -30,6 +42,8 @@ KNOWN_DEV_SECRETS = frozenset(
 # Platform operators by default: a `roles` claim holding `bytedash:operator`.
 DEFAULT_OPERATOR_CLAIM = "roles"
 DEFAULT_OPERATOR_VALUE = "bytedash:operator"
+# A label of a host name in OUTBOUND_ALLOW.
+_HOST_LABEL = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?")
 # RFC 7518 §3.2: an HS256 key must be at least as long as the hash output (32 bytes).
 MIN_SECRET_BYTES = 32
 
@@ -79,6 +93,27 @@ class Settings(BaseSettings):
     # Webhook secrets are HMAC(WEBHOOK_SECRET_KEY, definition id and generation): never stored.
     webhook_secret_key: SecretStr | None = None
     smtp_url: str | None = None
+    # An OpenAI-compatible endpoint for `llm` steps (`<LLM_BASE_URL>/chat/completions`, e.g.
+    # https://api.openai.com/v1) and its bearer key. Unset: definitions with an llm step are
+    # refused (the API) and such steps fail (the worker).
+    llm_base_url: str | None = None
+    llm_api_key: SecretStr | None = None
+    # The master key of the secret store (docs/operations.md "Secrets"): base64 of 32 random
+    # bytes. It wraps each org's data key and seals values on their way to the worker; unset,
+    # development uses a public key (with a warning) and production refuses to start.
+    master_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("BYTEDASH_MASTER_KEY", "master_key")
+    )
+    # The master key being replaced while `bytedash keys rotate` runs (docs/operations.md "Rotating
+    # the master key"): keys still wrapped by it keep opening until the rotation has re-wrapped
+    # them. Unset outside a rotation.
+    previous_master_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("BYTEDASH_MASTER_KEY_PREVIOUS", "previous_master_key"),
+    )
+    # Outbound calls (`http_request`, `llm`) may reach only public addresses, except these
+    # comma-separated CIDRs (10.0.0.0/8, ::1/128) and host names (docs/operations.md).
+    outbound_allow: str = ""
     # None: JSON in production, console in development (resolved below).
     log_format: LogFormat | None = None
     env: Environment = Field(
@@ -88,13 +123,79 @@ class Settings(BaseSettings):
         default=Path(".bytedash"), validation_alias=AliasChoices("BYTEDASH_DATA_DIR", "data_dir")
     )
 
+    @field_validator("llm_base_url")
+    @classmethod
+    def _llm_url(cls, value: str | None) -> str | None:
+        url = (value or "").strip()
+        if not url:
+            return None
+        if not url.lower().startswith(("http://", "https://")):
+            raise ValueError("LLM_BASE_URL must start with http:// or https://")
+        return url
+
+    @field_validator("outbound_allow")
+    @classmethod
+    def _outbound_allow(cls, value: str) -> str:
+        """Each entry a CIDR, an address or a host name (`.example.internal` for every name
+        under it); the worker parses them again (application/delivery/outbound.py)."""
+        for raw in value.split(","):
+            entry = raw.strip()
+            if not entry:
+                continue
+            try:
+                ipaddress.ip_network(entry, strict=False)
+                continue
+            except ValueError:
+                pass
+            labels = entry.strip(".").split(".")
+            if not all(_HOST_LABEL.fullmatch(label) for label in labels):
+                raise ValueError(
+                    f"OUTBOUND_ALLOW entry {entry!r} is neither a CIDR, an address nor a host name"
+                )
+        return value
+
+    @field_validator("master_key", "previous_master_key")
+    @classmethod
+    def _master_key(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        name = (
+            "BYTEDASH_MASTER_KEY_PREVIOUS"
+            if info.field_name == "previous_master_key"
+            else "BYTEDASH_MASTER_KEY"
+        )
+        try:
+            raw = base64.b64decode(value.get_secret_value().strip(), validate=True)
+        except (binascii.Error, ValueError):
+            raise ValueError(f"{name} must be base64 (of 32 random bytes)") from None
+        if len(raw) != MASTER_KEY_BYTES:
+            raise ValueError(
+                f"{name} must be base64 of {MASTER_KEY_BYTES} bytes, not {len(raw)} "
+                "(make one with: openssl rand -base64 32)"
+            )
+        return value
+
     @model_validator(mode="after")
     def _check(self) -> Settings:
         if self.log_format is None:
             self.log_format = "json" if self.env == "production" else "console"
         if self.env == "production":
             self._check_production_auth()
+            self._check_production_master_key()
         return self
+
+    def _check_production_master_key(self) -> None:
+        if self.master_key is None:
+            raise ValueError(
+                "BYTEDASH_ENV=production needs BYTEDASH_MASTER_KEY (base64 of 32 random bytes: "
+                "openssl rand -base64 32); it encrypts every org's secrets"
+            )
+        raw = self.master_key_bytes()
+        if raw == DEV_MASTER_KEY or len(set(raw)) < MASTER_KEY_BYTES // 4:
+            raise ValueError(
+                "BYTEDASH_MASTER_KEY is the development key or not random enough (too few "
+                "distinct bytes); it is refused when BYTEDASH_ENV=production"
+            )
 
     def _check_production_auth(self) -> None:
         secret = self.auth_jwt_secret.get_secret_value() if self.auth_jwt_secret else None
@@ -140,6 +241,27 @@ class Settings(BaseSettings):
         if self.is_production or self.auth_jwks_url:
             return None
         return DEV_JWT_SECRET
+
+    def llm_key(self) -> str | None:
+        """LLM_API_KEY as text, for the worker's llm steps."""
+        return None if self.llm_api_key is None else self.llm_api_key.get_secret_value()
+
+    def master_key_bytes(self) -> bytes:
+        """The secret store's master key: BYTEDASH_MASTER_KEY, else (development only) the
+        public development key."""
+        if self.master_key is None:
+            return DEV_MASTER_KEY
+        return base64.b64decode(self.master_key.get_secret_value().strip())
+
+    @property
+    def uses_dev_master_key(self) -> bool:
+        return self.master_key is None
+
+    def previous_master_key_bytes(self) -> bytes | None:
+        """BYTEDASH_MASTER_KEY_PREVIOUS, set only while a master key rotation is under way."""
+        if self.previous_master_key is None:
+            return None
+        return base64.b64decode(self.previous_master_key.get_secret_value().strip())
 
     def operator_subjects(self) -> frozenset[str]:
         """AUTH_OPERATOR_SUBJECTS as a set of `sub` values."""

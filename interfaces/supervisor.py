@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
+import functools
 import os
 import signal
 import subprocess
@@ -27,6 +28,7 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import FrameType
+from typing import IO
 
 import structlog
 
@@ -132,6 +134,8 @@ class Supervisor:
         stopping: Callable[[], None] = lambda: None,
         policy: RestartPolicy | None = None,
         poll: float = 0.2,
+        output: IO[bytes] | None = None,
+        log_hint: str = "see its log above",
     ) -> None:
         self._children = [_Child(spec) for spec in specs]
         self._env = {**env, SUPERVISOR_PID_VARIABLE: str(os.getpid())}
@@ -141,6 +145,8 @@ class Supervisor:
         self._stopping = stopping
         self._policy = policy or RestartPolicy()
         self._poll = poll
+        self._output = output  # the children's stdout and stderr (None: this process's)
+        self._log_hint = log_hint
 
     def pids(self) -> dict[str, int | None]:
         return {child.spec.name: child.pid for child in self._children}
@@ -162,7 +168,13 @@ class Supervisor:
             self._stop_all()
 
     def _start(self, child: _Child) -> None:
-        child.process = subprocess.Popen(child.spec.argv, env=self._env, start_new_session=True)
+        child.process = subprocess.Popen(
+            child.spec.argv,
+            env=self._env,
+            start_new_session=True,
+            stdout=self._output,
+            stderr=None if self._output is None else subprocess.STDOUT,
+        )
         child.restart_at = None
         log.info("child.started", child=child.spec.name, pid=child.process.pid)
 
@@ -200,7 +212,7 @@ class Supervisor:
                 raise CrashLoopError(
                     f"the {child.spec.name} process exited {recent} times within "
                     f"{self._policy.window:.0f} s (last: {how}); everything was stopped, "
-                    "see its log above"
+                    f"{self._log_hint}"
                 )
             delay = self._policy.delay(recent)
             log.warning(
@@ -262,6 +274,31 @@ class Supervisor:
             os.killpg(pgid, signal.SIGKILL)
 
 
+@functools.cache
+def _prctl() -> Callable[..., int] | None:
+    name = ctypes.util.find_library("c")  # runs ldconfig: never between fork and exec
+    if name is None:
+        return None
+    try:
+        function: Callable[..., int] = ctypes.CDLL(name, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    return function
+
+
+def set_parent_death_signal(sig: int) -> bool:
+    """Ask the kernel to send `sig` to this process when its parent dies (Linux prctl
+    ``PR_SET_PDEATHSIG``); False where that cannot be asked. As a ``preexec_fn`` (between fork
+    and exec) call :func:`can_set_parent_death_signal` in the parent first."""
+    prctl = _prctl()
+    return prctl is not None and prctl(_PR_SET_PDEATHSIG, sig, 0, 0, 0) == 0
+
+
+def can_set_parent_death_signal() -> bool:
+    """Whether :func:`set_parent_death_signal` can work here (and libc is loaded for it)."""
+    return _prctl() is not None
+
+
 def die_with_supervisor() -> None:
     """In a child of ``bytedash up``: have the kernel send SIGTERM when the supervisor dies,
     even by SIGKILL, so no worker or API outlives it holding the port and the database.
@@ -270,15 +307,6 @@ def die_with_supervisor() -> None:
     expected = os.environ.pop(SUPERVISOR_PID_VARIABLE, None)
     if not expected:
         return
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return
-    try:
-        libc = ctypes.CDLL(name, use_errno=True)
-        prctl = libc.prctl
-    except (OSError, AttributeError):
-        return
-    prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-    if str(os.getppid()) != expected:
+    if set_parent_death_signal(signal.SIGTERM) and str(os.getppid()) != expected:
         # The supervisor died before the request took effect.
         os.kill(os.getpid(), signal.SIGTERM)

@@ -2,8 +2,10 @@
 
 ``record_created`` fires on a new contact, ``record_updated`` on any change of one (fields or
 status), ``field_changed`` when the trigger's ``field`` (a contact field, ``status``, or
-``fields.<key>``) changed. The follower is a projection of the projector's own machinery, so it
-reads the store in position order and commits its position in the same transaction as its state:
+``fields.<key>``) changed, ``record_deleted`` when a contact is archived (the domain's delete,
+so the execution still reads the archived contact; an erasure starts none of them). The follower
+is a projection of the projector's own machinery, so it reads the store in position order and
+commits its position in the same transaction as its state:
 
 * its state is ``trigger_definitions``: which definitions are active with which trigger, kept
   from the definition events of the same stream, so a contact event is matched against the
@@ -12,6 +14,11 @@ reads the store in position order and commits its position in the same transacti
   `worker.starts.start_execution` like every other start, before the batch commits. If the
   start fails the batch rolls back and is retried, and a start that went through before a crash
   is refused by Temporal the second time: each matching event starts exactly one execution.
+
+A ``Contact.Erased`` event starts the contact's erasure on Temporal's side (one
+`ContactErasureWorkflow` per contact, worker/workflows/erasure.py): its running executions are
+cancelled with the reason ``contact erased``, then the keys of its workflows' Temporal payloads are
+destroyed (docs/engine.md "Erased contacts").
 
 It lives in ``interfaces`` because it starts workflows (``projections`` may not import the worker).
 An execution's own changes to its contact never re-trigger the same definition (its events carry
@@ -31,19 +38,23 @@ from psycopg import Connection, Cursor, sql
 from psycopg.rows import DictRow, dict_row
 from psycopg.types.json import Jsonb
 from temporalio.client import Client
+from temporalio.common import WorkflowIDReusePolicy
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from projections.base import Projection
 from projections.events import RecordedEvent
 from projections.tables import TableNames
 from worker.contracts import CommandMeta, ExecutionInput
+from worker.converter import PayloadKeys, payload_keys, sealed_data_converter
+from worker.erasure_calls import CONTACT_ERASURE_WORKFLOW, ContactErasure, erasure_workflow_id
 from worker.starts import Origin, Started, execution_input, start_execution
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
 
 NAME = "triggers"
-RECORD_TRIGGERS = ("record_created", "record_updated", "field_changed")
+RECORD_TRIGGERS = ("record_created", "record_updated", "field_changed", "record_deleted")
 
 DEFINITION_EVENTS = {
     "WorkflowDefinition.Created",
@@ -51,20 +62,39 @@ DEFINITION_EVENTS = {
     "WorkflowDefinition.Activated",
     "WorkflowDefinition.Deactivated",
 }
-CONTACT_EVENTS = {"Contact.Created", "Contact.FieldsUpdated", "Contact.StatusChanged"}
+CONTACT_EVENTS = {
+    "Contact.Created",
+    "Contact.FieldsUpdated",
+    "Contact.StatusChanged",
+    "Contact.Archived",
+}
+ERASED = "Contact.Erased"
 
 
 class TemporalStarter:
     """A Temporal client on an event loop of its own thread, for the projector's sync code."""
 
-    def __init__(self, address: str, namespace: str, task_queue: str) -> None:
+    def __init__(
+        self,
+        address: str,
+        namespace: str,
+        task_queue: str,
+        sealed_by: tuple[str, bytes | None, bytes | None] | None = None,
+    ) -> None:
+        """`sealed_by` (database URL, master key, previous master key) seals the inputs it
+        hands Temporal (application/privacy/codec.py); a record trigger's payload carries the
+        contact's changes."""
         self.task_queue = task_queue
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="triggers-temporal")
         self._thread.daemon = True
         self._thread.start()
+        self._keys: PayloadKeys | None = None if sealed_by is None else payload_keys(*sealed_by)
+        converter = (
+            pydantic_data_converter if self._keys is None else sealed_data_converter(self._keys)
+        )
         self.client: Client = self.run(
-            Client.connect(address, namespace=namespace, data_converter=pydantic_data_converter)
+            Client.connect(address, namespace=namespace, data_converter=converter)
         )
 
     def run(self, coroutine: Coroutine[Any, Any, T], timeout: float = 30) -> T:
@@ -74,7 +104,28 @@ class TemporalStarter:
     def start(self, execution: ExecutionInput, origin: Origin) -> Started:
         return self.run(start_execution(self.client, self.task_queue, execution, origin))
 
+    def erase(self, erasure: ContactErasure) -> bool:
+        """Start the contact's erasure workflow; False when it was started before (a replayed
+        event)."""
+
+        async def start() -> bool:
+            try:
+                await self.client.start_workflow(
+                    CONTACT_ERASURE_WORKFLOW,
+                    erasure,
+                    id=erasure_workflow_id(erasure.contact_id),
+                    task_queue=self.task_queue,
+                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                )
+            except WorkflowAlreadyStartedError:
+                return False
+            return True
+
+        return self.run(start())
+
     def close(self) -> None:
+        if self._keys is not None:
+            self.run(self._keys.close())
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)
 
@@ -103,13 +154,22 @@ def matches(trigger_type: str, trigger: dict[str, Any], event: RecordedEvent) ->
         return event.event_type in ("Contact.FieldsUpdated", "Contact.StatusChanged")
     if trigger_type == "field_changed":
         return str(trigger.get("field")) in changed_fields(event)
+    if trigger_type == "record_deleted":
+        return event.event_type == "Contact.Archived"
     return False
+
+
+def _archived(event: RecordedEvent) -> dict[str, Any]:
+    """What a `record_deleted` start adds to its payload: why the contact was archived."""
+    if event.event_type != "Contact.Archived":
+        return {}
+    return {"reason": event.data.get("reason")}
 
 
 class TriggerFollower(Projection):
     def __init__(self, starter: TemporalStarter) -> None:
         self.name = NAME
-        self.event_types = frozenset(DEFINITION_EVENTS | CONTACT_EVENTS)
+        self.event_types = frozenset(DEFINITION_EVENTS | CONTACT_EVENTS | {ERASED})
         self.tables = TableNames({"trigger_definitions": "trigger_definitions"})
         self._starter = starter
 
@@ -122,6 +182,9 @@ class TriggerFollower(Projection):
             for event in events:
                 if event.event_type in DEFINITION_EVENTS:
                     self._apply_definition_event(cur, table, event)
+                    continue
+                if event.event_type == ERASED:
+                    self._erase(event)
                     continue
                 cur.execute(select, (event.org_id, list(RECORD_TRIGGERS)))
                 for definition in cur.fetchall():
@@ -162,6 +225,20 @@ class TriggerFollower(Projection):
                 (active, event.originator_id),
             )
 
+    def _erase(self, event: RecordedEvent) -> None:
+        erasure = ContactErasure(
+            org_id=event.org_id,
+            contact_id=str(event.originator_id),
+            actor=event.data.get("erased_by") or event.actor,
+            reason=event.data.get("reason"),
+        )
+        started = self._starter.erase(erasure)
+        log.info(
+            "erasure.started" if started else "erasure.already_started",
+            contact_id=erasure.contact_id,
+            position=event.position,
+        )
+
     def _fire(self, definition: dict[str, Any], event: RecordedEvent) -> None:
         definition_id = str(definition["definition_id"])
         trigger_type = str(definition["trigger_type"])
@@ -186,6 +263,7 @@ class TriggerFollower(Projection):
                 "event_type": event.event_type,
                 "position": event.position,
                 "changes": event.data.get("changes") or {},
+                **_archived(event),
             },
             trigger={
                 "type": trigger_type,

@@ -10,18 +10,25 @@ use more than one core between them.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import os
 import sys
 import urllib.request
 from pathlib import Path
+from typing import IO
 
 from interfaces.embedded import (
+    LOG_FILE,
+    AddressBook,
     DataDirLock,
     EmbeddedPostgres,
     EmbeddedStartError,
     EmbeddedTemporal,
+    Guardian,
     port_is_free,
+    process_start,
+    redacted,
 )
 from interfaces.settings import Settings
 from interfaces.supervisor import ChildSpec, StackError, StopSignals, Supervisor
@@ -57,9 +64,7 @@ def _bytedash(*args: str) -> tuple[str, ...]:
     return (sys.executable, "-m", "interfaces.cli", *args)
 
 
-def children(
-    workers: int, api_workers: int, *, split_projector: bool = False
-) -> list[ChildSpec]:
+def children(workers: int, api_workers: int, *, split_projector: bool = False) -> list[ChildSpec]:
     """In start order: the worker(s), the projector(s), then the API that sends them work.
 
     `split_projector`: a projector process per read model, and one for the other followers
@@ -113,14 +118,23 @@ def _answers_ready(base: str) -> bool:
 
 
 def run_up(
-    settings: Settings, *, workers: int = 1, api_workers: int = 1, split_projector: bool = False
+    settings: Settings,
+    *,
+    workers: int = 1,
+    api_workers: int = 1,
+    split_projector: bool = False,
+    verbose: bool = False,
 ) -> int:
     """Run the stack until SIGINT or SIGTERM (either one: a terminal's Ctrl-C, a service
     manager's stop), then stop all of it; a second signal stops it at once.
 
     The signals are caught for the whole run, start-up included: a SIGTERM that arrived while
     Temporal was starting used to end this process on the spot, leaving the embedded servers
-    running with nobody to stop them."""
+    running with nobody to stop them.
+
+    Quiet unless `verbose`: a few lines say what runs where and how to stop it; pgserver's and
+    initdb's lines and the children's output (uvicorn's start-up lines among them) go to the
+    data folder's log file, the Temporal dev server's to its own (as always)."""
     data_dir = Path(settings.data_dir).resolve()
     host, port = settings.api_host, settings.api_port
     with StopSignals() as signals, DataDirLock(data_dir):
@@ -128,40 +142,76 @@ def run_up(
             raise StackError(
                 f"port {port} on {host} is in use; stop what listens there or set API_PORT"
             )
-        postgres = EmbeddedPostgres(data_dir) if not settings.database_url else None
+        postgres = (
+            EmbeddedPostgres(data_dir, quiet=not verbose) if not settings.database_url else None
+        )
         temporal = EmbeddedTemporal(data_dir) if not settings.temporal_address else None
+        # Servers a killed `up` left behind on this folder (its guardian killed with it, or
+        # another system): ours now, as the lock says, and stopped before starting anew.
+        if temporal is not None:
+            temporal.stop_orphan()
+        if postgres is not None:
+            postgres.stop_stale()
+        guardian = Guardian(data_dir) if postgres is not None or temporal is not None else None
+        if guardian is not None:
+            guardian.start()
+        log_file = data_dir / LOG_FILE
+        logs = f"{log_file}" + (f" and {temporal.log_file}" if temporal is not None else "")
+        _say(f"bytedash up: data in {data_dir}, logs in {logs}")
         supervised = False
         try:
             database_url = settings.database_url or ""
             if postgres is not None:
-                _say(f"Postgres   embedded, data in {postgres.pgdata}")
                 database_url = postgres.start()
+                _say(f"Postgres   {redacted(database_url)} (embedded)")
+            elif database_url:
+                _say(f"Postgres   {redacted(database_url)} (DATABASE_URL)")
             temporal_address = settings.temporal_address or ""
             if temporal is not None and not signals.stop.is_set():
-                _say(f"Temporal   embedded dev server, data in {temporal.db_file}")
                 try:
-                    temporal_address = temporal.start(stop=signals.stop)
+                    temporal_address = temporal.start(stop=signals.stop, die_with_parent=True)
                 except EmbeddedStartError:
                     if not signals.stop.is_set():
                         raise
                 else:
-                    _say(f"Temporal UI {temporal.ui_url}")
+                    _say(
+                        f"Temporal   {temporal_address} (embedded dev server, UI {temporal.ui_url})"
+                    )
+            elif temporal_address:
+                _say(f"Temporal   {temporal_address} (TEMPORAL_ADDRESS)")
             if not signals.stop.is_set():
                 applied = apply_migrations(database_url)
                 _say(f"Migrations {len(applied)} applied")
             if not signals.stop.is_set():
+                AddressBook(
+                    data_dir=data_dir,
+                    up_pid=os.getpid(),
+                    up_started=process_start(os.getpid()) or "",
+                    database_url=database_url,
+                    postgres_embedded=postgres is not None,
+                    temporal_address=temporal_address,
+                    temporal_embedded=temporal is not None,
+                    temporal_namespace=settings.temporal_namespace,
+                    temporal_task_queue=settings.temporal_task_queue,
+                    temporal_ui=temporal.ui_url if temporal is not None else None,
+                    api_url=f"http://{_loopback(host)}:{port}",
+                ).write()
                 supervised = True
-                _supervise(
-                    signals,
-                    children(workers, api_workers, split_projector=split_projector),
-                    env={
-                        **os.environ,
-                        "DATABASE_URL": database_url,
-                        "TEMPORAL_ADDRESS": temporal_address,
-                    },
-                    base=f"http://{host}:{port}",
-                    local=f"http://{_loopback(host)}:{port}",
-                )
+                with contextlib.ExitStack() as closing:
+                    output = None if verbose else closing.enter_context(log_file.open("ab"))
+                    _supervise(
+                        signals,
+                        children(workers, api_workers, split_projector=split_projector),
+                        env={
+                            **os.environ,
+                            "DATABASE_URL": database_url,
+                            "TEMPORAL_ADDRESS": temporal_address,
+                        },
+                        base=f"http://{host}:{port}",
+                        local=f"http://{_loopback(host)}:{port}",
+                        output=output,
+                        log_hint="see its log above" if verbose else f"see its log in {log_file}",
+                    )
         finally:
             if signals.stop.is_set() and not signals.hurry.is_set() and not supervised:
                 # A stop during start-up, before any child ran (else the supervisor said it).
@@ -170,6 +220,8 @@ def run_up(
                 temporal.stop(TEMPORAL_STOP_TIMEOUT, hurry=signals.hurry)
             if postgres is not None:
                 postgres.stop(hurry=signals.hurry)
+            if guardian is not None:
+                guardian.release()
     _say("Stopped.")
     return 0
 
@@ -181,15 +233,16 @@ def _supervise(
     env: dict[str, str],
     base: str,
     local: str,
+    output: IO[bytes] | None,
+    log_hint: str,
 ) -> None:
     supervisor: Supervisor
 
     def announce() -> None:
         pids = ", ".join(f"{name} {pid}" for name, pid in supervisor.pids().items())
         _say(f"Processes  {pids}")
-        _say(f"API        {base}/api/v1")
-        _say(f"API docs   {base}/docs")
-        _say("Ready. Ctrl-C stops everything.")
+        _say(f"API        {base}/api/v1 (docs {base}/docs, console {base}/console)")
+        _say("Ready. Ctrl-C stops everything; bytedash commands run on this folder use this stack.")
 
     def stopping() -> None:
         if not signals.hurry.is_set():
@@ -205,6 +258,8 @@ def _supervise(
         ready=lambda: _answers_ready(local),
         announce=announce,
         stopping=stopping,
+        output=output,
+        log_hint=log_hint,
     )
     supervisor.run()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from domain.personal import ERASED, erased, shape
 from projections.events import RecordedEvent
 from projections.rows import Column, Row, RowProjection, require, touched
 
@@ -10,6 +11,7 @@ CREATED = "Contact.Created"
 FIELDS_UPDATED = "Contact.FieldsUpdated"
 STATUS_CHANGED = "Contact.StatusChanged"
 ARCHIVED = "Contact.Archived"
+ERASED_EVENT = "Contact.Erased"
 
 COLUMNS = (
     Column("id", "uuid"),
@@ -71,13 +73,27 @@ def archived(row: Row | None, event: RecordedEvent) -> Row:
     return new
 
 
+def erased_contact(row: Row | None, event: RecordedEvent) -> Row:
+    """Every personal column reads as erased, even from events stored in clear before
+    encryption; the other rows carrying the contact's data are rewritten by the projection
+    (RowProjection.rewrite_erased)."""
+    new = touched(require(row, event), event)
+    for name in ("first_name", "last_name", "email", "phone"):
+        new[name] = ERASED
+    new["fields"] = erased(shape(new["fields"] or {}))
+    return new
+
+
 HANDLERS = {
     CREATED: created,
     FIELDS_UPDATED: fields_updated,
     STATUS_CHANGED: status_changed,
     ARCHIVED: archived,
+    ERASED_EVENT: erased_contact,
 }
 
 
 def contacts_projection() -> RowProjection:
-    return RowProjection(name=NAME, table="contacts", columns=COLUMNS, handlers=HANDLERS)
+    return RowProjection(
+        name=NAME, table="contacts", columns=COLUMNS, handlers=HANDLERS, erasable=True
+    )

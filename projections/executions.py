@@ -8,9 +8,26 @@ has two entries), in the order they started::
      "reminders": [...], "emails": [...], "http_requests": [...]}
 
 Entry statuses are running | waiting | completed | failed, and cancelled for a step that was
-still open when its execution was cancelled. Events about a step (waiting, reminders, emails,
-HTTP calls, its outcome) land on the latest entry for that step id. Times inside the timeline
-are ISO-8601 strings because they live in JSON.
+still open when its execution was cancelled. A step that undoes another (saga compensation,
+docs/engine.md) has an entry of its own with ``"compensation_of": <the undone step's id>``;
+while compensations run the execution is ``compensating``, then ``compensated`` or
+``compensation_failed`` (with ``compensation_failures``: ``[{step_id, compensation_of,
+error}]`` on the row's ``output``). A step parked by ``on_failure: park`` is
+``needs_attention`` (so is the execution) until an admin retries it (the entry becomes
+``failed`` and a new entry runs it again) or skips it (``skipped``); either way the entry
+gets ``resolution``: ``{action, requested_by, reason, at}``. A failed or timed-out execution
+names the step it ended on in ``current_step_id``; a retry of it (``Retried``) adds an entry
+with status ``retried`` for the step it runs again from, with ``retry``: ``{attempt,
+requested_by, reason, previous_status, previous_error, at}``, and makes it ``running`` again.
+An execution moved to another version (``Migrated``) takes its ``definition_version``; the
+entry of the step it waited in ends ``migrated`` with ``migration``: ``{from_version,
+to_version, to_step, step_mapping, requested_by, at}``.
+A step inside a container step has ``"within"``: ``{"step_id": <the parallel step>,
+"branch": <its name>}``; a branch's step that another branch's end or failure (or a cancel)
+stopped is ``cancelled`` with the reason in ``error``, and the execution stays ``waiting``
+while a branch still waits. Events about a step (waiting, reminders, emails, HTTP calls, its
+outcome) land on the latest entry for that step id. Times inside the timeline are ISO-8601
+strings because they live in JSON.
 """
 
 from __future__ import annotations
@@ -35,6 +52,7 @@ STARTED = PREFIX + "Started"
 STEP_STARTED = PREFIX + "StepStarted"
 STEP_COMPLETED = PREFIX + "StepCompleted"
 STEP_FAILED = PREFIX + "StepFailed"
+STEP_CANCELLED = PREFIX + "StepCancelled"
 WAITING = PREFIX + "Waiting"
 UI_STATUS_CHANGED = PREFIX + "UiStatusChanged"
 REMINDER_SENT = PREFIX + "ReminderSent"
@@ -44,8 +62,16 @@ COMPLETED = PREFIX + "Completed"
 FAILED = PREFIX + "Failed"
 CANCELLED = PREFIX + "Cancelled"
 TIMED_OUT = PREFIX + "TimedOut"
+STEP_PARKED = PREFIX + "StepParked"
+PARKED_STEP_RESOLVED = PREFIX + "ParkedStepResolved"
+RETRIED = PREFIX + "Retried"
+MIGRATED = PREFIX + "Migrated"
+COMPENSATION_STARTED = PREFIX + "CompensationStarted"
+COMPENSATION_STEP_STARTED = PREFIX + "CompensationStepStarted"
+COMPENSATED = PREFIX + "Compensated"
+COMPENSATION_FAILED = PREFIX + "CompensationFailed"
 
-OPEN = frozenset({"running", "waiting"})
+OPEN = frozenset({"running", "waiting", "needs_attention"})
 
 COLUMNS = (
     Column("id", "uuid"),
@@ -112,37 +138,55 @@ def started(row: Row | None, event: RecordedEvent) -> Row:
 def step_started(row: Row | None, event: RecordedEvent) -> Row:
     new = touched(require(row, event), event)
     data = event.data
-    new["status"] = "running"
+    if new["status"] != "compensating":
+        new["status"] = "running"
     new["current_step_id"] = data["step_id"]
-    new["steps"] = [
-        *new["steps"],
-        _entry(data["step_id"], event, step_type=data.get("step_type"), name=data.get("step_name")),
-    ]
+    entry = _entry(
+        data["step_id"], event, step_type=data.get("step_type"), name=data.get("step_name")
+    )
+    if data.get("within") is not None:
+        entry["within"] = data["within"]
+    new["steps"] = [*new["steps"], entry]
     return new
 
 
 def step_completed(row: Row | None, event: RecordedEvent) -> Row:
     new = touched(require(row, event), event)
-    _resume(new)
-    return _update_step(
+    new = _update_step(
         new,
         event,
         status="completed",
         completed_at=event.occurred_at.isoformat(),
         output=event.data.get("output"),
     )
+    _resume(new)
+    return new
 
 
 def step_failed(row: Row | None, event: RecordedEvent) -> Row:
     new = touched(require(row, event), event)
-    _resume(new)
-    return _update_step(
+    new = _update_step(
         new,
         event,
         status="failed",
         completed_at=event.occurred_at.isoformat(),
         error=error_text(event.data.get("error")),
     )
+    _resume(new)
+    return new
+
+
+def step_cancelled(row: Row | None, event: RecordedEvent) -> Row:
+    new = touched(require(row, event), event)
+    new = _update_step(
+        new,
+        event,
+        status="cancelled",
+        completed_at=event.occurred_at.isoformat(),
+        error=error_text(event.data.get("reason")),
+    )
+    _resume(new)
+    return new
 
 
 def waiting(row: Row | None, event: RecordedEvent) -> Row:
@@ -193,6 +237,7 @@ def completed(row: Row | None, event: RecordedEvent) -> Row:
 
 def failed(row: Row | None, event: RecordedEvent) -> Row:
     new = _finish(row, event, "failed")
+    _ended_on(new, event)
     error = error_text(event.data.get("error"))
     new["error"] = error
     return _close_open_step(new, event, "failed", error)
@@ -207,9 +252,139 @@ def cancelled(row: Row | None, event: RecordedEvent) -> Row:
 
 def timed_out(row: Row | None, event: RecordedEvent) -> Row:
     new = _finish(row, event, "timed_out")
+    _ended_on(new, event)
     reason = error_text(event.data.get("reason")) or "timed out"
     new["error"] = reason
     return _close_open_step(new, event, "failed", reason)
+
+
+def retried(row: Row | None, event: RecordedEvent) -> Row:
+    """The execution runs again from `from_step`: the timeline keeps the earlier attempt's
+    entries and gets a `retried` marker naming the step, who asked and why; the new run's
+    steps follow as entries of their own."""
+    new = touched(require(row, event), event)
+    data = event.data
+    at = event.occurred_at.isoformat()
+    new["status"] = "running"
+    new["current_step_id"] = data.get("from_step")
+    new["workflow_run_id"] = data.get("workflow_run_id")
+    new["completed_at"] = None
+    new["error"] = None
+    new["output"] = None
+    marker = _entry(
+        data["from_step"], event, step_type=data.get("step_type"), name=data.get("step_name")
+    )
+    marker.update(
+        status="retried",
+        completed_at=at,
+        retry={
+            "attempt": data.get("attempt"),
+            "requested_by": data.get("requested_by"),
+            "reason": data.get("reason"),
+            "previous_status": data.get("previous_status"),
+            "previous_error": data.get("previous_error"),
+            "at": at,
+        },
+    )
+    new["steps"] = [*new["steps"], marker]
+    return new
+
+
+def migrated(row: Row | None, event: RecordedEvent) -> Row:
+    """The execution moved to another version of its definition while it waited in `step_id`:
+    that entry ends `migrated` with `migration` (from and to version, the step it goes on in,
+    the mapping, who asked); the wait goes on as a new entry of the new version's step."""
+    new = touched(require(row, event), event)
+    data = event.data
+    version = data.get("definition_version")
+    new["definition_version"] = None if version is None else int(version)
+    new["status"] = "running"
+    new["current_step_id"] = data.get("to_step")
+    at = event.occurred_at.isoformat()
+    return _update_step(
+        new,
+        event,
+        status="migrated",
+        completed_at=at,
+        migration={
+            "from_version": data.get("from_version"),
+            "to_version": version,
+            "to_step": data.get("to_step"),
+            "step_mapping": data.get("step_mapping"),
+            "requested_by": data.get("requested_by"),
+            "at": at,
+        },
+    )
+
+
+def step_parked(row: Row | None, event: RecordedEvent) -> Row:
+    new = touched(require(row, event), event)
+    new["status"] = "needs_attention"
+    new["current_step_id"] = event.data["step_id"]
+    return _update_step(
+        new,
+        event,
+        status="needs_attention",
+        completed_at=event.occurred_at.isoformat(),
+        error=error_text(event.data.get("error")),
+    )
+
+
+def parked_step_resolved(row: Row | None, event: RecordedEvent) -> Row:
+    new = touched(require(row, event), event)
+    data = event.data
+    action = data.get("action")
+    new["status"] = "running"
+    return _update_step(
+        new,
+        event,
+        status="skipped" if action == "skip" else "failed",
+        resolution={
+            "action": action,
+            "requested_by": data.get("requested_by"),
+            "reason": data.get("reason"),
+            "at": event.occurred_at.isoformat(),
+        },
+    )
+
+
+def compensation_started(row: Row | None, event: RecordedEvent) -> Row:
+    new = touched(require(row, event), event)
+    data = event.data
+    reason = error_text(data.get("reason"))
+    cause = data.get("cause")
+    new["status"] = "compensating"
+    new["error"] = reason
+    new["cancelled_by"] = data.get("cancelled_by")
+    if cause == "cancelled":
+        return _close_open_step(new, event, "cancelled", None)
+    return _close_open_step(new, event, "failed", reason)
+
+
+def compensation_step_started(row: Row | None, event: RecordedEvent) -> Row:
+    new = touched(require(row, event), event)
+    data = event.data
+    new["current_step_id"] = data["step_id"]
+    entry = _entry(
+        data["step_id"], event, step_type=data.get("step_type"), name=data.get("step_name")
+    )
+    entry["compensation_of"] = data.get("compensation_of")
+    new["steps"] = [*new["steps"], entry]
+    return new
+
+
+def compensated(row: Row | None, event: RecordedEvent) -> Row:
+    new = _finish(row, event, "compensated")
+    new["current_step_id"] = None
+    return new
+
+
+def compensation_failed(row: Row | None, event: RecordedEvent) -> Row:
+    new = _finish(row, event, "compensation_failed")
+    new["current_step_id"] = None
+    new["error"] = error_text(event.data.get("error"))
+    new["output"] = {"compensation_failures": event.data.get("failures") or []}
+    return new
 
 
 HANDLERS = {
@@ -218,6 +393,7 @@ HANDLERS = {
     STEP_STARTED: step_started,
     STEP_COMPLETED: step_completed,
     STEP_FAILED: step_failed,
+    STEP_CANCELLED: step_cancelled,
     WAITING: waiting,
     UI_STATUS_CHANGED: ui_status_changed,
     REMINDER_SENT: reminder_sent,
@@ -227,11 +403,21 @@ HANDLERS = {
     FAILED: failed,
     CANCELLED: cancelled,
     TIMED_OUT: timed_out,
+    STEP_PARKED: step_parked,
+    PARKED_STEP_RESOLVED: parked_step_resolved,
+    RETRIED: retried,
+    MIGRATED: migrated,
+    COMPENSATION_STARTED: compensation_started,
+    COMPENSATION_STEP_STARTED: compensation_step_started,
+    COMPENSATED: compensated,
+    COMPENSATION_FAILED: compensation_failed,
 }
 
 
 def executions_projection() -> RowProjection:
-    return RowProjection(name=NAME, table="executions", columns=COLUMNS, handlers=HANDLERS)
+    return RowProjection(
+        name=NAME, table="executions", columns=COLUMNS, handlers=HANDLERS, erasable=True
+    )
 
 
 # -- timeline helpers (all return new objects; the input row is never changed) ----------------
@@ -292,8 +478,11 @@ def _record_on_step(
 
 
 def _resume(row: Row) -> None:
-    """A step finishing after a wait means the execution is running again."""
-    if row["status"] == "waiting":
+    """A step finishing after a wait means the execution is running again, unless a branch of
+    a parallel step still waits (its entry, marked `within`, is still waiting)."""
+    if row["status"] == "waiting" and not any(
+        entry.get("within") is not None and entry["status"] == "waiting" for entry in row["steps"]
+    ):
         row["status"] = "running"
 
 
@@ -302,6 +491,14 @@ def _finish(row: Row | None, event: RecordedEvent, status: str) -> Row:
     new["status"] = status
     new["completed_at"] = event.occurred_at
     return new
+
+
+def _ended_on(row: Row, event: RecordedEvent) -> None:
+    """A failed or timed-out execution names the step it ended on (also one that failed before
+    it could record its start, a template that did not resolve, say): a retry starts there."""
+    step_id = event.data.get("step_id")
+    if step_id is not None:
+        row["current_step_id"] = step_id
 
 
 def _close_open_step(row: Row, event: RecordedEvent, status: str, error: str | None) -> Row:

@@ -6,6 +6,7 @@ from projections.base import Projection
 from projections.contacts import contacts_projection
 from projections.definitions import definitions_projection
 from projections.executions import executions_projection
+from projections.stats import execution_stats_projection
 from projections.tasks import tasks_projection
 
 
@@ -16,6 +17,7 @@ def default_projections() -> list[Projection]:
         tasks_projection(),
         executions_projection(),
         definitions_projection(),
+        execution_stats_projection(),
     ]
 
 

@@ -19,6 +19,7 @@ import re
 from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
@@ -28,11 +29,28 @@ from psycopg.rows import dict_row
 
 from projections.base import Projection
 from projections.errors import UnexpectedEventError
-from projections.events import RecordedEvent
+from projections.events import RECORDED_COLUMNS, RECORDED_FROM, RecordedEvent, recorded_rows
 from projections.tables import TableNames
 
 Row = dict[str, Any]
 Handler = Callable[[Row | None, RecordedEvent], Row]
+
+
+CONTACT_ERASED = "Contact.Erased"
+# The aggregates whose events carry an erased contact's personal data (index of migration 0013).
+_CARRYING = (
+    "SELECT DISTINCT originator_id FROM events"
+    " WHERE data ? '_personal' AND (data->'_personal'->>'contact') = ANY(%s) AND position <= %s"
+)
+_HELD_BACK = (
+    "SELECT position FROM projection_parked_events WHERE projection = %s AND position <= %s"
+    " AND status IN ('parked', 'skipped')"
+)
+_AGGREGATES_EVENTS = (
+    f"SELECT {RECORDED_COLUMNS} FROM {RECORDED_FROM}"
+    " WHERE originator_id = ANY(%s) AND position <= %s AND event_type = ANY(%s)"
+    " ORDER BY position"
+)
 
 
 @dataclass(frozen=True)
@@ -59,12 +77,17 @@ class RowProjection(Projection):
         columns: Sequence[Column],
         handlers: Mapping[str, Handler],
         extra_tables: Iterable[str] = (),
+        erasable: bool = False,
     ) -> None:
+        """`erasable`: its rows hold contacts' personal data; it also reads `Contact.Erased`
+        and rewrites, from their events, the rows of every aggregate whose events carry the
+        erased contact's data (``rewrite_erased``)."""
         names = [column.name for column in columns]
         if names[0] != "id" or "version" not in names:
             raise ValueError(f"{name}: row tables start with an 'id' and have a 'version'")
         self.name = name
-        self.event_types = frozenset(handlers)
+        self.erasable = erasable
+        self.event_types = frozenset(handlers) | ({CONTACT_ERASED} if erasable else set())
         self.tables = TableNames([table, *extra_tables])
         self.table = table
         self.columns = tuple(columns)
@@ -106,6 +129,43 @@ class RowProjection(Projection):
     # -- database part -----------------------------------------------------------------------
 
     def apply_batch(self, conn: Connection[Any], events: Sequence[RecordedEvent]) -> None:
+        erased = [e for e in events if e.event_type == CONTACT_ERASED] if self.erasable else []
+        if erased and CONTACT_ERASED not in self.handlers:
+            rows_events = [e for e in events if e.event_type != CONTACT_ERASED]
+        else:
+            rows_events = list(events)
+        self._apply_rows(conn, rows_events)
+        if erased:
+            self.rewrite_erased(conn, [e.originator_id for e in erased], upto=events[-1].position)
+
+    def rewrite_erased(self, conn: Connection[Any], contacts: Sequence[UUID], *, upto: int) -> None:
+        """Rewrite, from their events up to `upto`, the rows of the aggregates whose events
+        carry the personal data of erased `contacts`.
+
+        The events are read now, after the contacts' keys were destroyed (a key is destroyed
+        before its `Contact.Erased` is appended), so their personal attributes read as erased,
+        and each row becomes exactly what a rebuild gives: `projections verify` stays equal.
+        Positions this projection parked or skipped stay out, as in a parked event's retry.
+        """
+        ids = [
+            row[0] for row in conn.execute(_CARRYING, ([str(c) for c in contacts], upto)).fetchall()
+        ]
+        if not ids:
+            return
+        held_back = conn.execute(_HELD_BACK, (self.name, upto)).fetchall()
+        skip = {int(row[0]) for row in held_back}
+        with conn.cursor(row_factory=recorded_rows) as cur:
+            cur.execute(_AGGREGATES_EVENTS, (ids, upto, list(self.handlers)))
+            events = [e for e in cur.fetchall() if e.position not in skip]
+        if not events:
+            return
+        existing = self.load(conn, ids)
+        rows, _ = self.apply_all({}, events)
+        self.store(conn, rows.values(), existing=existing)
+
+    def _apply_rows(self, conn: Connection[Any], events: Sequence[RecordedEvent]) -> None:
+        if not events:
+            return
         # An aggregate whose first event here is its first event ever (version 1) has no row:
         # no event of it is behind the projection's position (an aggregate's versions get
         # rising positions, each appended after the one before committed). Only the others are
@@ -170,27 +230,39 @@ class RowProjection(Projection):
             else [row[c.name] for row in known]
             for c in self.columns
         ]
-        conn.execute(_upsert_sql(self.tables.ident(self.table), self.columns), arrays)
+        conn.execute(_upsert_text(self.tables.ident(self.table).as_string(), self.columns), arrays)
 
     def _copy(self, conn: Connection[Any], rows: Sequence[Row]) -> None:
         """COPY `rows` in (text format: psycopg formats the plain values in C, orjson the jsonb
         ones; binary COPY measured no faster here)."""
         names = [c.name for c in self.columns]
-        json_columns = frozenset(c.name for c in self.columns if c.pg_type == "jsonb")
-        statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
-            self.tables.ident(self.table), sql.SQL(", ").join(map(sql.Identifier, names))
-        )
+        plain = [c.pg_type != "jsonb" for c in self.columns]
+        statement = _copy_text(self.tables.ident(self.table).as_string(), tuple(names))
         with conn.cursor() as cur, cur.copy(statement) as copy:
+            write = copy.write_row
             for row in rows:
-                copy.write_row(
+                write(
                     [
-                        dump_json(row[name]) if name in json_columns else row[name]
-                        for name in names
+                        row[name] if is_plain else dump_json(row[name])
+                        for name, is_plain in zip(names, plain, strict=True)
                     ]
                 )
 
 
-def _upsert_sql(table: sql.Identifier, columns: Sequence[Column]) -> sql.Composed:
+# The statements of a table, composed once: composing identifiers was 5 to 7% of the executions
+# read model's catch-up (bench.catchup's profile), paid on every batch for the same text.
+@lru_cache(maxsize=64)
+def _copy_text(table: str, names: tuple[str, ...]) -> str:
+    return f"COPY {table} ({', '.join(sql.Identifier(n).as_string() for n in names)}) FROM STDIN"
+
+
+@lru_cache(maxsize=64)
+def _upsert_text(table: str, columns: tuple[Column, ...]) -> str:
+    """`_upsert_sql` for `table`, an identifier already quoted (``"executions__rebuild"``)."""
+    return _upsert_sql(sql.SQL(table), columns).as_string()
+
+
+def _upsert_sql(table: sql.Composable, columns: Sequence[Column]) -> sql.Composed:
     """INSERT … SELECT FROM unnest(arrays) ON CONFLICT (id) DO UPDATE SET every column.
 
     Measured on the 100,000-event catch-up: arrays sent in binary (``%b``) cost about half the

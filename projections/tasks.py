@@ -101,4 +101,6 @@ HANDLERS = {
 
 
 def tasks_projection() -> RowProjection:
-    return RowProjection(name=NAME, table="tasks", columns=COLUMNS, handlers=HANDLERS)
+    return RowProjection(
+        name=NAME, table="tasks", columns=COLUMNS, handlers=HANDLERS, erasable=True
+    )

@@ -207,12 +207,37 @@ class ArchiveContact(Command):
     reason: str | None = None
 
 
-ContactIntent = CreateContact | UpdateContact | ChangeContactStatus | ArchiveContact
+class EraseContact(Command):
+    """Erases the person's data: their key is destroyed, `Contact.Erased` records who and why."""
+
+    kind: Literal["erase_contact"] = "erase_contact"
+    contact_id: str
+    reason: str
+
+
+class ExportContact(Command):
+    """Records that the contact's data was exported (an access event; nothing changes)."""
+
+    kind: Literal["export_contact"] = "export_contact"
+    contact_id: str
+    format: Literal["json"] = "json"
+
+
+ContactIntent = (
+    CreateContact
+    | UpdateContact
+    | ChangeContactStatus
+    | ArchiveContact
+    | ExportContact
+    | EraseContact
+)
 ContactCommandInput = Annotated[
     Annotated[CreateContact, Tag("create_contact")]
     | Annotated[UpdateContact, Tag("update_contact")]
     | Annotated[ChangeContactStatus, Tag("change_contact_status")]
     | Annotated[ArchiveContact, Tag("archive_contact")]
+    | Annotated[ExportContact, Tag("export_contact")]
+    | Annotated[EraseContact, Tag("erase_contact")]
     | Annotated[ContactCommand, Tag(LEGACY)],
     Discriminator(_kind),
 ]

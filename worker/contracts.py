@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
+from temporalio.common import SearchAttributeKey
 
 from domain.steps import StepDone, Wait
 
@@ -28,6 +29,24 @@ REFUSAL_TYPES = ["NotFound", "InvalidValue", "DefinitionInvalid", "InvalidTransi
 # `GET /api/v1/commands/{workflow_id}` answers only that org's callers without reading the
 # workflow's input.
 MEMO_ORG_ID = "org_id"
+
+# Search attributes (docs/operations.md, "Finding workflows"): an operator lists an org's
+# workflows, a definition's runs, a contact's workflows or the executions needing attention with
+# `temporal workflow list --query`. A Temporal server accepts only attributes registered on its
+# namespace (docs/deployment.md); the embedded dev server registers them at start.
+# `ExecutionStatus` is Temporal's own (the workflow's Running/Completed): ours is BytedashStatus.
+SEARCH_ORG_ID = SearchAttributeKey.for_keyword("OrgId")
+SEARCH_DEFINITION_ID = SearchAttributeKey.for_keyword("DefinitionId")
+SEARCH_DEFINITION_VERSION = SearchAttributeKey.for_int("DefinitionVersion")
+SEARCH_CONTACT_ID = SearchAttributeKey.for_keyword("ContactId")
+SEARCH_STATUS = SearchAttributeKey.for_keyword("BytedashStatus")
+SEARCH_ATTRIBUTES = (
+    SEARCH_ORG_ID,
+    SEARCH_DEFINITION_ID,
+    SEARCH_DEFINITION_VERSION,
+    SEARCH_CONTACT_ID,
+    SEARCH_STATUS,
+)
 
 
 class CommandMeta(BaseModel):
@@ -133,6 +152,8 @@ EXECUTION_WORKFLOW = "ExecutionWorkflow"
 TASK_STATUS_CHANGED_SIGNAL = "task_status_changed"
 NAMED_SIGNAL = "signal"  # POST /executions/{id}/signals/{name}
 CANCEL_SIGNAL = "cancel"  # POST /executions/{id}/cancel (a Temporal cancel request works too)
+PARKED_STEP_SIGNAL = "parked_step"  # POST /executions/{id}/steps/{step_id}/retry | skip
+MIGRATE_UPDATE = "migrate"  # POST /definitions/{id}/migrations (dry_run: false)
 STATE_QUERY = "state"
 
 
@@ -151,11 +172,54 @@ class NamedSignal(BaseModel):
     payload: dict[str, Any] = Field(default_factory=dict)
 
 
+class ParkedStepAction(BaseModel):
+    """Signal `parked_step`: retry or skip the step the execution is parked on (`on_failure:
+    park`), recorded with who asked and why; ignored unless it is parked on `step_id`."""
+
+    step_id: str
+    action: Literal["retry", "skip"]
+    actor: str | None = None
+    reason: str | None = None
+
+
 class CancelRequest(BaseModel):
     """Signal `cancel`: cancels the execution (its open tasks too) and records why."""
 
     reason: str | None = None
     actor: str | None = None
+
+
+class RetryRequest(BaseModel):
+    """What a retried run of a failed or timed-out execution is asked to do (POST
+    /executions/{id}/retry): run again from `from_step`, as `actor` asked, for `reason`. The
+    run records it first (`WorkflowExecution.Retried`), then takes up the execution's contact,
+    ui_status, step outputs and tasks from the store, not from this input."""
+
+    from_step: str
+    actor: str | None = None
+    reason: str | None = None
+
+
+class MigrationRequest(BaseModel):
+    """Update `migrate`: move the execution to `definition_version` of its definition (its
+    normalised body in `definition`), the step it waits in going on as `step_mapping` says
+    (else as the step of the same id). `meta` names who asked (the event's actor)."""
+
+    meta: CommandMeta
+    definition_version: int
+    definition: dict[str, Any]
+    step_mapping: dict[str, str] = Field(default_factory=dict)
+
+
+class MigrationAnswer(BaseModel):
+    """What became of a `migrate` update: `moved`, or why not (`reason`)."""
+
+    moved: bool
+    reason: str | None = None
+    from_version: int
+    definition_version: int
+    from_step: str | None = None
+    to_step: str | None = None
 
 
 class TaskRef(BaseModel):
@@ -187,6 +251,17 @@ class PendingReminder(BaseModel):
     subject: str | None = None
 
 
+class LoopProgress(BaseModel):
+    """How far the for_each step `step_id` has come: carried across continue-as-new, which a
+    long loop uses between iterations. `items` is the list as rendered when the loop began."""
+
+    step_id: str
+    items: list[Any] = Field(default_factory=list)
+    index: int = 0  # the next iteration to run
+    outputs: list[dict[str, Any]] = Field(default_factory=list)  # one per iteration run
+    size: int = 0  # bytes of `items` and `outputs` as JSON (bounded: MAX_LOOP_BYTES)
+
+
 class ExecutionState(BaseModel):
     """Everything an execution carries across continue-as-new (and reports to the `state`
     query): where it is, what each step produced, and what it heard while busy."""
@@ -206,6 +281,13 @@ class ExecutionState(BaseModel):
     runs: int = 1  # how many Temporal runs (continue-as-new) this execution has used
     # Steps finished but not yet recorded: the next activity call records them in its save.
     pending: list[StepDone] = Field(default_factory=list)
+    # Completed steps that declare `compensate`, in completion order (saga, docs/engine.md).
+    compensations: list[str] = Field(default_factory=list)
+    # The for_each step under way, if any (see LoopProgress).
+    loop: LoopProgress | None = None
+    # How many times the execution was retried: a retried run's calls are keyed under
+    # `retry-<n>/` so that they never meet the keys of an earlier attempt (same workflow id).
+    retries: int = 0
 
 
 DEFAULT_HISTORY_LIMIT = 10_000
@@ -218,7 +300,8 @@ class ExecutionInput(BaseModel):
     steps, as stored by `WorkflowDefinition.VersionPublished`): the execution keeps it for its
     whole life even if the definition changes. Without `contact_id`, a contact is created from
     `contact`, or else from the trigger's `contact` mapping rendered against `payload`.
-    `state` is set only by the engine itself when it continues as new.
+    `state` is set only by the engine itself when it continues as new. `retry` is set by
+    POST /executions/{id}/retry: the run takes up the failed execution (`RetryRequest`).
     """
 
     meta: CommandMeta
@@ -234,6 +317,19 @@ class ExecutionInput(BaseModel):
     state: ExecutionState | None = None
     # Continue as new once the history is this long (or when Temporal suggests it).
     history_limit: int = DEFAULT_HISTORY_LIMIT
+    retry: RetryRequest | None = None
+
+
+class BranchSnapshot(BaseModel):
+    """One branch of the parallel step an execution is running: where it is, what it waits for
+    (status running | waiting | completed | cancelled)."""
+
+    step_id: str  # the parallel (or for_each) step
+    branch: str  # the branch's name (a for_each's own id)
+    status: str
+    current_step_id: str | None = None
+    waiting: Wait | None = None
+    iteration: int | None = None  # a for_each's current iteration, from 0
 
 
 class ExecutionSnapshot(BaseModel):
@@ -248,6 +344,8 @@ class ExecutionSnapshot(BaseModel):
     tasks: list[TaskRef]
     pending_signals: dict[str, int]
     runs: int
+    # While a parallel step runs: each branch's place (empty otherwise).
+    branches: list[BranchSnapshot] = Field(default_factory=list)
 
 
 class ExecutionResult(BaseModel):
@@ -256,7 +354,9 @@ class ExecutionResult(BaseModel):
     workflow as cancelled."""
 
     execution_id: str
-    status: Literal["completed", "failed", "cancelled", "timed_out"]
+    status: Literal[
+        "completed", "failed", "cancelled", "timed_out", "compensated", "compensation_failed"
+    ]
     ui_status: str | None = None
     step_id: str | None = None
     error: str | None = None

@@ -28,6 +28,8 @@ from worker.commands import (
     CreateDefinition,
     DeactivateDefinition,
     DefinitionIntent,
+    EraseContact,
+    ExportContact,
     PublishDefinitionVersion,
     ReassignTask,
     RotateWebhookSecret,
@@ -161,6 +163,10 @@ class CommandHandlers:
                 contacts.change_contact_status(ctx, contact_id, intent.status)
             case ArchiveContact():
                 contacts.archive_contact(ctx, contact_id, intent.reason)
+            case ExportContact():
+                contacts.record_contact_export(ctx, contact_id, intent.format)
+            case EraseContact():
+                contacts.erase_contact(ctx, contact_id, intent.reason)
             case _:
                 assert_never(intent)
         return self._result(ctx, contact_id)

@@ -15,16 +15,22 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from temporalio.client import Client
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.common import SearchAttributePair, WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from worker.contracts import (
     EXECUTION_WORKFLOW,
     MEMO_ORG_ID,
+    SEARCH_CONTACT_ID,
+    SEARCH_DEFINITION_ID,
+    SEARCH_DEFINITION_VERSION,
+    SEARCH_ORG_ID,
+    SEARCH_STATUS,
     CommandMeta,
     ExecutionInput,
     execution_workflow_id,
 )
+from worker.search_attributes import start_indexed
 
 Source = Literal["api", "webhook", "trigger", "schedule"]
 
@@ -106,6 +112,20 @@ def execution_input(
     )
 
 
+def search_attributes(execution: ExecutionInput) -> list[SearchAttributePair[Any]]:
+    """What an execution's workflow is found by from its start; the workflow keeps them
+    current (`Engine.index`). A start is `running` (the status field of the read model)."""
+    pairs: list[SearchAttributePair[Any]] = [
+        SearchAttributePair(SEARCH_ORG_ID, execution.meta.org_id),
+        SearchAttributePair(SEARCH_DEFINITION_ID, execution.definition_id),
+        SearchAttributePair(SEARCH_DEFINITION_VERSION, execution.definition_version),
+        SearchAttributePair(SEARCH_STATUS, "running"),
+    ]
+    if execution.contact_id is not None:
+        pairs.append(SearchAttributePair(SEARCH_CONTACT_ID, execution.contact_id))
+    return pairs
+
+
 @dataclass(frozen=True)
 class Started:
     execution_id: str
@@ -121,12 +141,18 @@ async def start_execution(
 
     A keyed origin starts at most once (REJECT_DUPLICATE also refuses an id whose workflow has
     closed); an unkeyed one has a fresh id, and a clash would be a bug, so it raises.
+
+    A retry (`execution.retry` set, see `retry_execution`) is not a start: use that.
     """
+    if execution.retry is not None:
+        raise ValueError("a retried execution runs again through retry_execution")
     workflow_id = execution_workflow_id(execution.execution_id)
     try:
-        await client.start_workflow(
+        await start_indexed(
+            client,
             EXECUTION_WORKFLOW,
             execution,
+            search_attributes=search_attributes(execution),
             id=workflow_id,
             task_queue=task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
@@ -141,4 +167,32 @@ async def start_execution(
         if not origin.once:
             raise
         return Started(execution.execution_id, workflow_id, duplicate=True)
+    return Started(execution.execution_id, workflow_id, duplicate=False)
+
+
+async def retry_execution(client: Client, task_queue: str, execution: ExecutionInput) -> Started:
+    """Run a failed or timed-out execution again: a new run of its own workflow id
+    ``execution-<id>`` (so signals, task changes and queries keep finding it), whose input
+    carries the definition version it ran and `retry` (`RetryRequest`); the run takes up the
+    execution's state from the store (`Engine.resume`).
+
+    ALLOW_DUPLICATE lets the id run again once its last run has closed (a failed execution's
+    run completes normally, with the status as its result), whatever policy its first start
+    had; FAIL refuses it while a run is open (a retry already under way): that raises
+    `WorkflowAlreadyStartedError`.
+    """
+    if execution.retry is None:
+        raise ValueError("retry_execution needs an input with `retry`")
+    workflow_id = execution_workflow_id(execution.execution_id)
+    await start_indexed(
+        client,
+        EXECUTION_WORKFLOW,
+        execution,
+        search_attributes=search_attributes(execution),
+        id=workflow_id,
+        task_queue=task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+        memo={MEMO_ORG_ID: execution.meta.org_id},
+    )
     return Started(execution.execution_id, workflow_id, duplicate=False)

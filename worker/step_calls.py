@@ -25,12 +25,15 @@ from pydantic import BaseModel, Field
 from temporalio import activity
 
 from domain.steps import StepDone, StepRef, Wait
-from worker.contracts import CommandMeta
+from worker.contracts import CommandMeta, TaskRef
 
 # ApplicationError types the step activities raise for a failed outbound HTTP call.
 HTTP_CLIENT_ERROR = "HttpClientError"  # 4xx: the request is wrong, retrying will not help
 HTTP_SERVER_ERROR = "HttpServerError"  # 5xx, 408, 429: worth retrying
 HTTP_TRANSPORT_ERROR = "HttpTransportError"  # no answer at all: worth retrying
+# ApplicationError types of an `llm` step besides the HTTP ones above.
+LLM_ANSWER_ERROR = "LlmAnswerError"  # 2xx, but no usable completion (or not JSON)
+LLM_NOT_CONFIGURED = "LlmNotConfigured"  # the worker has no LLM_BASE_URL
 
 
 class Call(BaseModel):
@@ -72,6 +75,55 @@ class BeginResult(BaseModel):
     error: str | None = None  # set when the execution could not start (and is now failed)
 
 
+class ResumeExecution(StepCall):
+    """Records that a failed or timed-out execution runs again from `step` (a retry), in the
+    run `workflow_run_id`, as `requested_by` asked."""
+
+    requested_by: str | None = None
+    reason: str | None = None
+    workflow_run_id: str
+
+
+class LoopSoFar(BaseModel):
+    """How far a for_each got before its execution failed in it, as the timeline has it: the
+    outputs of the iterations that completed (from 0, one dict per iteration, by step id) and
+    the items those and the failed iteration worked on (by index; an item too large for the
+    timeline is not there). A retry from the loop goes on at the failed iteration."""
+
+    step_id: str
+    outputs: list[dict[str, Any]] = Field(default_factory=list)
+    items: dict[int, Any] = Field(default_factory=dict)
+
+
+class ResumeResult(BaseModel):
+    """What a retried run takes up, as the store has it: the execution's contact (as templates
+    see it now), ui_status, the latest output of each completed step, the tasks its
+    assign_task steps created (as they are now), reminders sent per step, and which steps
+    completed, in order."""
+
+    attempt: int
+    contact_id: str | None = None
+    contact: dict[str, Any] = Field(default_factory=dict)
+    ui_status: str | None = None
+    outputs: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    tasks: list[TaskRef] = Field(default_factory=list)
+    reminder_counts: dict[str, int] = Field(default_factory=dict)
+    completed: list[str] = Field(default_factory=list)
+    # Set when the retry is from a for_each step the execution failed in (absent from results
+    # recorded before loops resumed: such a retry ran the loop from its first item).
+    loop: LoopSoFar | None = None
+
+
+class MigrateExecution(StepCall):
+    """Records that the execution, waiting in `step`, moves to `definition_version` and goes
+    on in `to_step` (`step_mapping` as asked, `requested_by` who asked)."""
+
+    to_step: str
+    definition_version: int
+    step_mapping: dict[str, str] = Field(default_factory=dict)
+    requested_by: str | None = None
+
+
 class RecordStep(StepCall):
     """Records a step's progress in one save: started (if not yet), then waiting, completed
     with `output`, or failed with `error`, as given."""
@@ -111,6 +163,16 @@ class UpdateContactStep(StepCall):
     changes: dict[str, Any]
 
 
+class CreateContactStep(StepCall):
+    # first_name, last_name, email, phone, status, fields: a new contact
+    fields: dict[str, Any]
+
+
+class ArchiveContactStep(StepCall):
+    contact_id: str
+    reason: str | None = None
+
+
 class UpdateStatusStep(StepCall):
     ui_status: str
 
@@ -139,6 +201,17 @@ class HttpRequestStep(StepCall):
     timeout_seconds: float = 30.0
 
 
+class LlmStep(StepCall):
+    model: str
+    messages: list[dict[str, str]]
+    json_output: bool = False
+    temperature: float | None = None
+    max_tokens: int | None = None
+    timeout_seconds: float = 60.0
+    price_per_1k_input_tokens: float | None = None
+    price_per_1k_output_tokens: float | None = None
+
+
 class SendReminder(Call):
     step_id: str
     task_id: str | None = None
@@ -160,6 +233,56 @@ class FinishExecution(Call):
     cancel_task_ids: list[str] = Field(default_factory=list)
 
 
+class BeginCompensation(Call):
+    """Compensation begins (saga): why (`cause`: failed, timed_out or cancelled), the step that
+    failed or timed out (closed with `error`), who cancelled."""
+
+    cause: Literal["failed", "timed_out", "cancelled"]
+    step: StepRef | None = None
+    error: str
+    cancelled_by: str | None = None
+
+
+class StartCompensationStep(StepCall):
+    """A compensating step starts, marked as undoing the completed step `compensation_of`."""
+
+    compensation_of: str
+
+
+class EndCompensation(Call):
+    """Compensation ends: `compensated`, or `compensation_failed` with `failures` (each
+    {step_id, compensation_of, error}); a cancelled execution's open tasks are cancelled."""
+
+    failures: list[dict[str, Any]] = Field(default_factory=list)
+    cancel_task_ids: list[str] = Field(default_factory=list)
+
+
+class ParkStep(StepCall):
+    """The step failed with `error` and its `on_failure` is `park`: it waits for an admin."""
+
+    error: str
+
+
+class ResolveParkedStep(StepCall):
+    """An admin's answer to a parked step: `retry` or `skip`, who asked, and why."""
+
+    action: Literal["retry", "skip"]
+    requested_by: str | None = None
+    reason: str | None = None
+
+
+class CancelSteps(Call):
+    """Close the open steps the run no longer needs as cancelled, with `reason`, and cancel the
+    tasks they opened (branches of a parallel step); `failed` (with `error`) is a branch's
+    step that failed, closed first."""
+
+    steps: list[StepRef] = Field(default_factory=list)
+    reason: str
+    cancel_task_ids: list[str] = Field(default_factory=list)
+    failed: StepRef | None = None
+    error: str | None = None
+
+
 class EngineActivities(ABC):
     """The engine's activities as the workflow sees them: name (the method's), input, output.
 
@@ -174,6 +297,14 @@ class EngineActivities(ABC):
     @activity.defn
     @abstractmethod
     def finish_execution(self, call: FinishExecution) -> StepResult: ...
+
+    @activity.defn
+    @abstractmethod
+    def resume_execution(self, call: ResumeExecution) -> ResumeResult: ...
+
+    @activity.defn
+    @abstractmethod
+    def migrate_execution(self, call: MigrateExecution) -> StepResult: ...
 
     @activity.defn
     @abstractmethod
@@ -205,6 +336,14 @@ class EngineActivities(ABC):
 
     @activity.defn
     @abstractmethod
+    def create_contact_step(self, call: CreateContactStep) -> StepResult: ...
+
+    @activity.defn
+    @abstractmethod
+    def archive_contact_step(self, call: ArchiveContactStep) -> StepResult: ...
+
+    @activity.defn
+    @abstractmethod
     def send_email_step(self, call: SendEmailStep) -> StepResult: ...
 
     @activity.defn
@@ -213,25 +352,63 @@ class EngineActivities(ABC):
 
     @activity.defn
     @abstractmethod
+    def llm_step(self, call: LlmStep) -> StepResult: ...
+
+    @activity.defn
+    @abstractmethod
     def send_reminder(self, call: SendReminder) -> None: ...
+
+    @activity.defn
+    @abstractmethod
+    def begin_compensation(self, call: BeginCompensation) -> StepResult: ...
+
+    @activity.defn
+    @abstractmethod
+    def start_compensation_step(self, call: StartCompensationStep) -> StepResult: ...
+
+    @activity.defn
+    @abstractmethod
+    def end_compensation(self, call: EndCompensation) -> StepResult: ...
+
+    @activity.defn
+    @abstractmethod
+    def park_step(self, call: ParkStep) -> StepResult: ...
+
+    @activity.defn
+    @abstractmethod
+    def cancel_steps(self, call: CancelSteps) -> StepResult: ...
+
+    @activity.defn
+    @abstractmethod
+    def resolve_parked_step(self, call: ResolveParkedStep) -> StepResult: ...
 
 
 __all__ = [
     "HTTP_CLIENT_ERROR",
     "HTTP_SERVER_ERROR",
     "HTTP_TRANSPORT_ERROR",
+    "LLM_ANSWER_ERROR",
+    "LLM_NOT_CONFIGURED",
+    "ArchiveContactStep",
     "AssignTaskStep",
+    "BeginCompensation",
     "BeginExecution",
     "BeginResult",
     "Call",
     "CompleteTaskStep",
+    "CreateContactStep",
+    "EndCompensation",
     "EngineActivities",
     "FinishExecution",
     "HttpRequestStep",
+    "LlmStep",
+    "ParkStep",
     "RecordStep",
+    "ResolveParkedStep",
     "SendEmailStep",
     "SendReminder",
     "SetDueDateStep",
+    "StartCompensationStep",
     "StepCall",
     "StepDone",
     "StepRef",

@@ -1,4 +1,4 @@
-"""Contact commands: create, update fields or status, archive."""
+"""Contact commands: create, update fields or status, archive, erase."""
 
 from __future__ import annotations
 
@@ -73,6 +73,29 @@ class ContactService(Service):
         def run(now: datetime) -> Outcome:
             contact = self._load(Contact, "contact", contact_id, ctx)
             contact.archive(reason=reason, at=now)
+            return contact_id, [contact]
+
+        return self._execute(ctx, run)
+
+    def erase_contact(self, ctx: CommandContext, contact_id: UUID, reason: str) -> UUID:
+        """Erase the person's data (GDPR Art. 17): destroy the contact's key, then record
+        `Contact.Erased`. The key goes first, so a crash in between leaves the data unreadable,
+        and the retried command records the event; an erased contact is refused (409)."""
+
+        def run(now: datetime) -> Outcome:
+            contact = self._load(Contact, "contact", contact_id, ctx)
+            contact.erase(erased_by=ctx.actor, reason=reason, at=now)  # checks before the key goes
+            self._store.contact_keys.destroy(ctx.org_id, contact_id, ctx.actor, reason.strip(), now)
+            return contact_id, [contact]
+
+        return self._execute(ctx, run)
+
+    def record_contact_export(self, ctx: CommandContext, contact_id: UUID, format: str) -> UUID:
+        """The access event of an export: the export itself is a read, its record an event."""
+
+        def run(now: datetime) -> Outcome:
+            contact = self._load(Contact, "contact", contact_id, ctx)
+            contact.record_export(actor=ctx.actor, format=format, at=now)
             return contact_id, [contact]
 
         return self._execute(ctx, run)

@@ -20,6 +20,7 @@ from eventsourcing.domain import Aggregate
 from application.errors import NotFoundError
 from application.metadata import CommandContext
 from application.services.base import Outcome, Service, derived_id
+from application.services.contacts import ContactDraft
 from application.services.tasks import TaskDraft
 from domain.contact import Contact
 from domain.execution import (
@@ -73,7 +74,9 @@ def contact_view(contact: Contact) -> dict[str, Any]:
 def _open_step(execution: WorkflowExecution, step: StepRef, at: datetime) -> None:
     if execution.step_is_open(step.id):
         return
-    execution.start_step(step_id=step.id, step_type=step.type, step_name=step.name, at=at)
+    execution.start_step(
+        step_id=step.id, step_type=step.type, step_name=step.name, at=at, within=step.within
+    )
 
 
 def _record_done(execution: WorkflowExecution, steps: Sequence[StepDone]) -> None:
@@ -319,6 +322,56 @@ class ExecutionStepCommands(Service):
 
         return self._step(ctx, execution_id, step, act, before) or {}
 
+    def create_contact_step(
+        self,
+        ctx: CommandContext,
+        execution_id: UUID,
+        step: StepRef,
+        draft: ContactDraft,
+        before: Sequence[StepDone] = (),
+    ) -> dict[str, Any]:
+        """A new contact ("Create Record"), created in the step's own save: its id derives
+        from the command, so a retried call collides with its first outcome instead of creating
+        a second contact."""
+        contact_id = draft.contact_id or derived_id("contact", ctx)
+
+        def act(execution: WorkflowExecution, at: datetime) -> tuple[Any, list[Aggregate]]:
+            contact = Contact.create(
+                contact_id=contact_id,
+                org_id=ctx.org_id,
+                first_name=draft.first_name,
+                last_name=draft.last_name,
+                email=draft.email,
+                phone=draft.phone,
+                status=draft.status,
+                fields=dict(draft.fields),
+                at=at,
+            )
+            return {"contact": contact_view(contact)}, [contact]
+
+        return self._step(ctx, execution_id, step, act, before) or {}
+
+    def archive_contact_step(
+        self,
+        ctx: CommandContext,
+        execution_id: UUID,
+        step: StepRef,
+        contact_id: UUID,
+        reason: str | None,
+        before: Sequence[StepDone] = (),
+    ) -> dict[str, Any]:
+        """Archive a contact ("Delete Record"); one already archived is refused (the domain
+        says so), which fails the step, except on a rerun of this same command, which answers
+        what the first run recorded."""
+
+        def act(execution: WorkflowExecution, at: datetime) -> tuple[Any, list[Aggregate]]:
+            contact = self._load(Contact, "contact", contact_id, ctx)
+            contact.archive(reason=reason, at=at)
+            output = {"contact": contact_view(contact), "archived": True, "reason": reason}
+            return output, [contact]
+
+        return self._step(ctx, execution_id, step, act, before) or {}
+
     def update_status_step(
         self,
         ctx: CommandContext,
@@ -448,6 +501,51 @@ class ExecutionStepCommands(Service):
                     at=at,
                 )
             return execution_id, [execution]
+
+        return self._execute(ctx, run)
+
+    def cancel_steps(
+        self,
+        ctx: CommandContext,
+        execution_id: UUID,
+        steps: Sequence[StepRef],
+        *,
+        reason: str,
+        cancel_task_ids: Sequence[UUID] = (),
+        failed: StepRef | None = None,
+        error: str | None = None,
+        before: Sequence[StepDone] = (),
+    ) -> UUID:
+        """Close the steps the run no longer needs (branches of a parallel step that another
+        branch ended or failed, or that a cancel reached) as cancelled with `reason`, and cancel
+        the tasks they opened; with `failed`, first close that step (the branch's failed one)
+        with `error`; the steps `before` are recorded first (see _record_done). All in one
+        save; a step that is not open (it never started, or its end was recorded) is left as
+        it is."""
+
+        def run(now: datetime) -> Outcome:
+            execution = self._load(WorkflowExecution, "execution", execution_id, ctx)
+            if execution.is_terminal:
+                return execution_id, []
+            _record_done(execution, before)
+            if failed is not None and error is not None:
+                _open_step(execution, failed, now)
+                execution.fail_step(step_id=failed.id, error=error, at=now)
+            for step in steps:
+                if execution.step_is_open(step.id):
+                    execution.cancel_step(step_id=step.id, reason=reason, at=now)
+            others: list[Aggregate] = []
+            for task_id in cancel_task_ids:
+                try:
+                    task = self._load(Task, "task", task_id, ctx)
+                except NotFoundError:
+                    continue
+                if task.status not in ("done", "cancelled"):
+                    task.change_status(
+                        status="cancelled", metadata={"cancel_reason": reason}, at=now
+                    )
+                    others.append(task)
+            return execution_id, [execution, *others]
 
         return self._execute(ctx, run)
 

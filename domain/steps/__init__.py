@@ -8,14 +8,20 @@ its runner in worker/workflows/steps/, and one line below.
 from __future__ import annotations
 
 from domain.steps import (
+    archive_contact,
     assign_task,
     complete_task,
     condition,
+    create_contact,
     delay,
+    for_each,
     http_request,
+    llm,
+    parallel,
     reminder,
     send_email,
     set_due_date,
+    transform,
     trigger,
     update_contact,
     update_status,
@@ -41,6 +47,12 @@ register(delay.TYPE)
 register(condition.TYPE)
 register(wait_for_signal.TYPE)
 register(http_request.TYPE)
+register(transform.TYPE)
+register(create_contact.TYPE)
+register(archive_contact.TYPE)
+register(llm.TYPE)
+register(parallel.TYPE)
+register(for_each.TYPE)
 
 __all__ = [
     "END",

@@ -38,6 +38,10 @@ class StepRef(BaseModel):
     id: str
     type: str
     name: str
+    # A step inside a container step: which one, and where in it (a `parallel` step's branch:
+    # {"step_id", "branch"}); None for a step of the definition's own sequence. The timeline
+    # shows it on the step's entry.
+    within: dict[str, Any] | None = None
 
     def __init__(self, id: str, type: str, name: str, **data: Any) -> None:
         # Positional too: services and tests name steps as StepRef("step_2", "assign_task", …).
@@ -146,12 +150,15 @@ class StepType:
 
     `runner` names the module whose `run(engine, step, config)` carries the step out inside the
     workflow; None means the worker's own module for the type (worker/workflows/steps/<name>.py).
+    `nested` names the config keys that hold steps of their own (a `parallel` step's
+    `branches`): the engine leaves their templates for those steps to render when they run.
     """
 
     name: str
     config: type[StepConfig]
     check: Check
     runner: str | None = None
+    nested: tuple[str, ...] = ()
 
     def parse(self, rendered: Mapping[str, Any]) -> StepConfig:
         """The typed config of a rendered config; StepConfigError names the first bad field."""

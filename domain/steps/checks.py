@@ -33,6 +33,10 @@ class KnownStep:
 
     type: str
     run_index: int
+    # The sequence the step belongs to: None for the definition's own steps, else the
+    # container's (`<parallel id>/<branch name>`). A run jumps only within its sequence, and a
+    # branch's steps cannot read another branch's, which runs at the same time.
+    scope: str | None = None
 
 
 @dataclass
@@ -46,6 +50,15 @@ class StepConfigChecker:
     known: Mapping[str, KnownStep]
     status_ids: frozenset[str] | None
     problems: list[Problem]
+    scope: str | None = None
+    # Data roots this step may read besides the built-in ones and the steps (`loop` inside a
+    # for_each's steps).
+    extra_roots: frozenset[str] = frozenset()
+
+    def elsewhere(self, source: KnownStep) -> bool:
+        """Whether `source` runs in another branch than this step, at the same time, so that
+        this step can neither read its output nor use its task."""
+        return source.scope is not None and self.scope is not None and source.scope != self.scope
 
     # -- reporting -------------------------------------------------------------------------
 
@@ -132,6 +145,8 @@ class StepConfigChecker:
             self.add(
                 key, f"'{key}' names the trigger step '{value}'; a run cannot jump back to it."
             )
+        elif target.scope != self.scope:
+            self.add(key, f"'{key}' names the step '{value}', {outside(self.scope)}.")
 
     def task_reference(self, config: Mapping[str, Any], key: str, *, required: bool) -> None:
         value = config.get(key)
@@ -154,6 +169,12 @@ class StepConfigChecker:
                 key,
                 f"'{key}' names '{value}', which is a {target.type} step; it must name an "
                 "assign_task step.",
+            )
+        elif self.elsewhere(target):
+            self.add(
+                key,
+                f"'{key}' names '{value}', which runs in another branch at the same time; "
+                "a branch can use only its own tasks and those assigned before the parallel step.",
             )
         elif target.run_index >= self.run_index:
             self.add(
@@ -230,6 +251,16 @@ class StepConfigChecker:
             return
         where = f"{prefix}{key}"
         self.add(where, f"'{where}' must be an object or a template, not {shown(value)}.")
+
+
+def outside(scope: str | None) -> str:
+    """Why a jump target outside the jumping step's sequence is refused."""
+    if scope is None:
+        return "which runs inside a container step; a run cannot jump into one"
+    return (
+        f"which is not in this step's own sequence ({scope}); a step inside a container "
+        "jumps only within it"
+    )
 
 
 def either(*options: str) -> str:

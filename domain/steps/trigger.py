@@ -18,6 +18,7 @@ TRIGGER_TYPES: tuple[str, ...] = (
     "record_created",
     "record_updated",
     "field_changed",
+    "record_deleted",
 )
 
 

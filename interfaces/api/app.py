@@ -8,6 +8,7 @@ shutdown. Nothing is created at import time, so tests build as many apps as they
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError
@@ -17,10 +18,9 @@ from typing import Any
 import structlog
 from fastapi import Depends, FastAPI
 from psycopg.rows import dict_row
-from psycopg_pool import ConnectionPool
+from psycopg_pool import AsyncConnectionPool, ConnectionPool
 from starlette.concurrency import run_in_threadpool
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 
 from interfaces.api.auth import OperatorPolicy, TokenVerifier
 from interfaces.api.context import ApiContext
@@ -35,23 +35,32 @@ from interfaces.api.routers import (
     commands,
     contacts,
     definitions,
+    dev_tokens,
     execution_commands,
     executions,
     health,
+    secrets,
     tasks,
     templates,
     webhooks,
 )
 from interfaces.api.stopping import chain_stop_signals
 from interfaces.api.validation import refuse_unstorable_input
+from interfaces.console import mount_console
+from interfaces.heap import settle as settle_heap
 from interfaces.settings import Settings
-from projections.events import use_fast_json
+from projections.events import use_fast_json, use_fast_json_async
+from projections.personal import hold_master_keys
+from worker.converter import payload_keys, sealed_data_converter
 
 log = structlog.get_logger(__name__)
 
-# Connections for reads: sync endpoints run on Starlette's thread pool (40 threads), and most
-# requests hold a connection for a millisecond or two.
+# Connections for the blocking routes: sync endpoints run on Starlette's thread pool (40
+# threads), and most requests hold a connection for a millisecond or two.
 POOL_MAX_SIZE = 10
+# Connections for the async reads (contacts, tasks, executions): a read holds one for the time
+# of its query, and the event loop runs one request's Python at a time, so a few suffice.
+READS_POOL_MAX_SIZE = 8
 POOL_TIMEOUT = 5.0
 POOL_RECONNECT_TIMEOUT = 2.0
 
@@ -83,6 +92,12 @@ def create_app(settings: Settings, *, temporal_client: Client | None = None) -> 
         raise ValueError("the API needs DATABASE_URL")
     if temporal_client is None and not settings.temporal_address:
         raise ValueError("the API needs TEMPORAL_ADDRESS (or an injected Temporal client)")
+    # The audit reads open contacts' personal data with these (projections/personal.py).
+    hold_master_keys(
+        settings.master_key_bytes(),
+        settings.previous_master_key_bytes(),
+        production=settings.is_production,
+    )
     verifier = TokenVerifier(
         secret=settings.jwt_secret(),
         jwks_url=settings.auth_jwks_url,
@@ -112,10 +127,23 @@ def create_app(settings: Settings, *, temporal_client: Client | None = None) -> 
         # carry JSON columns (fields, metadata, steps), decoded on every read.
         configure=use_fast_json,
     )
+    reads: AsyncConnectionPool[Any] = AsyncConnectionPool(
+        settings.database_url,
+        min_size=1,
+        max_size=READS_POOL_MAX_SIZE,
+        # The same choices as the blocking pool above, for the same reasons.
+        kwargs={"row_factory": dict_row, "application_name": "bytedash-api", "autocommit": True},
+        open=False,
+        name="bytedash-api-reads",
+        timeout=POOL_TIMEOUT,
+        reconnect_timeout=POOL_RECONNECT_TIMEOUT,
+        configure=use_fast_json_async,
+    )
     metrics = ApiMetrics(pool)
     context = ApiContext(
         settings=settings,
         pool=pool,
+        reads=reads,
         verifier=verifier,
         metrics=metrics,
         limiter=RateLimiter.from_settings(settings, pool),
@@ -127,12 +155,22 @@ def create_app(settings: Settings, *, temporal_client: Client | None = None) -> 
         # Not waiting for connections: the API starts (and /healthz answers) even while
         # Postgres is still coming up; /readyz tells when it can serve.
         pool.open(wait=False)
+        await reads.open(wait=False)
+        # Payloads the API hands Temporal (command inputs, memos) are sealed like the worker's.
+        assert settings.database_url is not None  # checked by create_app
+        keys = payload_keys(
+            settings.database_url,
+            None if settings.uses_dev_master_key else settings.master_key_bytes(),
+            settings.previous_master_key_bytes(),
+        )
+        # The shared key read ahead, for commands accepted while Postgres is down.
+        warming = asyncio.create_task(keys.warm())
         if context.temporal is None:
             assert settings.temporal_address is not None
             context.temporal = await Client.connect(
                 settings.temporal_address,
                 namespace=settings.temporal_namespace,
-                data_converter=pydantic_data_converter,
+                data_converter=sealed_data_converter(keys),
                 lazy=True,
             )
         log.info(
@@ -141,12 +179,24 @@ def create_app(settings: Settings, *, temporal_client: Client | None = None) -> 
             task_queue=settings.temporal_task_queue,
             auth="jwks" if verifier.uses_jwks else "hs256",
         )
+        if settings.uses_dev_master_key:
+            log.warning(
+                "secrets.development_master_key",
+                detail="BYTEDASH_MASTER_KEY is not set: secrets are sealed with the public "
+                "development key (refused in production)",
+            )
+        # What is alive now lives as long as the process: out of the full collections' way
+        # (interfaces/heap.py; their pauses were most of the read API's p99).
+        settle_heap()
         # Waits end the moment the server is told to stop (interfaces/api/stopping.py).
         unchain = chain_stop_signals(context.stopping)
         try:
             yield
         finally:
             unchain()
+            warming.cancel()
+            await keys.close()
+            await reads.close()
             await run_in_threadpool(pool.close)
             log.info("api.stopped")
 
@@ -182,6 +232,9 @@ def create_app(settings: Settings, *, temporal_client: Client | None = None) -> 
         audit.router,
         admin.router,
         commands.router,
+        secrets.router,
+        dev_tokens.router,
     ):
         app.include_router(router)
+    mount_console(app)
     return app

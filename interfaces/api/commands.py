@@ -44,7 +44,11 @@ from temporalio.client import (
     WorkflowFailureError,
     WorkflowHandle,
 )
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.common import (
+    SearchAttributePair,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -57,6 +61,9 @@ from worker.contracts import (
     EXECUTION_WORKFLOW,
     MEMO_ORG_ID,
     REFUSAL_TYPES,
+    SEARCH_CONTACT_ID,
+    SEARCH_DEFINITION_ID,
+    SEARCH_ORG_ID,
     TASK_COMMAND_WORKFLOW,
     CommandFailure,
     CommandMeta,
@@ -65,6 +72,9 @@ from worker.contracts import (
     ExecutionResult,
     execution_workflow_id,
 )
+from worker.converter import PayloadKeyError
+from worker.search_attributes import start_indexed
+from worker.secret_contracts import SECRET_COMMAND_WORKFLOW
 from worker.starts import Origin, start_execution
 
 log = structlog.get_logger(__name__)
@@ -90,6 +100,7 @@ RESOURCE_TYPES = {
     DEFINITION_COMMAND_WORKFLOW: "definition",
     ADMIN_COMMAND_WORKFLOW: "admin_action",
     EXECUTION_WORKFLOW: "execution",
+    SECRET_COMMAND_WORKFLOW: "secret",
 }
 # A closed run that may run again under its id when its client resends the command.
 _ENDED_WITHOUT_OUTCOME = frozenset(
@@ -353,9 +364,11 @@ class CommandGateway:
         if target.idempotent:
             handle = await self._start_once(client, workflow, command, target, memo)
         else:
-            handle = await client.start_workflow(
+            handle = await start_indexed(
+                client,
                 workflow,
                 command,
+                search_attributes=_search_attributes(workflow, memo),
                 id=target.workflow_id,
                 task_queue=self._task_queue,
                 result_type=CommandResult,
@@ -421,9 +434,11 @@ class CommandGateway:
         """Start the workflow under `reuse`; a running one is attached to (USE_EXISTING), and
         a closed one that `reuse` keeps is returned as it is."""
         try:
-            handle: WorkflowHandle[Any, CommandResult] = await client.start_workflow(
+            handle: WorkflowHandle[Any, CommandResult] = await start_indexed(
+                client,
                 workflow,
                 command,
+                search_attributes=_search_attributes(workflow, memo),
                 id=target.workflow_id,
                 task_queue=self._task_queue,
                 result_type=CommandResult,
@@ -442,8 +457,17 @@ class CommandGateway:
         None when it is unknown to Temporal, not a command of the API, or another org's.
 
         Reads nothing from the database: the workflow's state, memo and result are enough.
-        Temporal forgets a closed workflow after the namespace's retention period.
+        Temporal forgets a closed workflow after the namespace's retention period; the workflow
+        of an erased contact is unreadable from the erasure on (its payload key is destroyed,
+        docs/auditing.md) and is unknown here too.
         """
+        try:
+            return await self._fate(workflow_id, org_id)
+        except PayloadKeyError as error:
+            log.info("command.fate_unreadable", workflow_id=workflow_id, reason=str(error))
+            return None
+
+    async def _fate(self, workflow_id: str, org_id: str) -> Fate | None:
         client = self._context.require_temporal()
         handle = client.get_workflow_handle(workflow_id)
         try:
@@ -561,6 +585,18 @@ class CommandGateway:
         """Run a read-model query on a pooled connection (blocking: call it in a thread)."""
         with self._context.pool.connection() as conn:
             return read(conn)
+
+
+def _search_attributes(workflow: str, memo: dict[str, Any]) -> list[SearchAttributePair[Any]]:
+    """A command workflow is found by its org, and a contact's or a definition's command by
+    that contact or definition too (docs/operations.md, "Finding workflows")."""
+    pairs: list[SearchAttributePair[Any]] = [SearchAttributePair(SEARCH_ORG_ID, memo[MEMO_ORG_ID])]
+    resource = memo.get(MEMO_RESOURCE_ID)
+    if isinstance(resource, str) and workflow == CONTACT_COMMAND_WORKFLOW:
+        pairs.append(SearchAttributePair(SEARCH_CONTACT_ID, resource))
+    if isinstance(resource, str) and workflow == DEFINITION_COMMAND_WORKFLOW:
+        pairs.append(SearchAttributePair(SEARCH_DEFINITION_ID, resource))
+    return pairs
 
 
 def request_digest(workflow: str, command: BaseModel) -> str:

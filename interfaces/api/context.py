@@ -12,7 +12,7 @@ from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from psycopg_pool import ConnectionPool
+from psycopg_pool import AsyncConnectionPool, ConnectionPool
 from temporalio.client import Client
 
 from interfaces.api.auth import TokenVerifier
@@ -29,6 +29,9 @@ T = TypeVar("T")
 class ApiContext:
     settings: Settings
     pool: ConnectionPool[Any]
+    # The read models' async pool: the list and get routes of contacts, tasks and executions
+    # (the reads dashboards poll) run their query on the event loop, without a thread hop.
+    reads: AsyncConnectionPool[Any]
     verifier: TokenVerifier
     metrics: ApiMetrics
     # Per-org and per-webhook request limits, shared with the other API processes.

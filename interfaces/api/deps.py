@@ -26,6 +26,7 @@ from interfaces.api.auth import (
 from interfaces.api.commands import DEFAULT_WAIT_TIMEOUT, CommandGateway, Wait
 from interfaces.api.context import ApiContext
 from interfaces.api.problems import FORBIDDEN, UNAUTHENTICATED, UNAVAILABLE, ProblemError
+from interfaces.api.reads import ReadModels
 from projections.queries import MAX_LIMIT
 
 # The OpenAPI security scheme (the "Authorize" button of /docs); checking is done below, so
@@ -72,6 +73,15 @@ _NO_WAIT = 0.0005
 
 
 Db = Annotated[Connection[Any], Depends(get_db)]
+
+
+async def get_read_models(context: Context) -> ReadModels:
+    """The read models on the async pool (interfaces/api/reads.py): for the routes that run
+    their query on the event loop."""
+    return ReadModels(context.reads)
+
+
+Reads = Annotated[ReadModels, Depends(get_read_models)]
 
 
 def _unauthenticated(detail: str, error: str | None = "invalid_token") -> ProblemError:
@@ -144,6 +154,13 @@ async def require_manager(principal: Caller) -> Principal:
     return principal
 
 
+async def require_eraser(principal: Caller) -> Principal:
+    """Admins and owners erase a person's data: it cannot be undone."""
+    if not principal.can_manage:
+        raise _forbidden(principal, "erase a person's data")
+    return principal
+
+
 async def require_admin_view(principal: Caller) -> Principal:
     """Platform operators, and admins and owners of an org: the admin routes, which answer an
     org admin with their org's share of what an operator sees (docs/operations.md)."""
@@ -167,6 +184,7 @@ async def require_operator(principal: Caller) -> Principal:
 
 WorkActor = Annotated[Principal, Depends(require_worker)]
 DefinitionManager = Annotated[Principal, Depends(require_manager)]
+ContactEraser = Annotated[Principal, Depends(require_eraser)]
 AdminViewer = Annotated[Principal, Depends(require_admin_view)]
 Operator = Annotated[Principal, Depends(require_operator)]
 

@@ -28,6 +28,11 @@ SCRAPE_DB_TIMEOUT = 2.0
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
+# Every status projections.queries.status gives a projection; each a series of its own, so that
+# an alert can say `bytedash_projection_status{status="stopped"} == 1`.
+PROJECTION_STATUSES = ("running", "parked", "error", "stopped", "rebuilding")
+
+
 class ReadSideCollector(Collector):
     """Event store head and each projection's position and lag, read when scraped."""
 
@@ -75,14 +80,32 @@ class ReadSideCollector(Collector):
             "Age of the oldest event not yet applied (0 when caught up)",
             labels=["projection"],
         )
+        parked = GaugeMetricFamily(
+            "bytedash_projection_parked_events",
+            "Events the projection set aside after its retries failed; they wait for an admin's"
+            " retry or skip (the projection goes on past them)",
+            labels=["projection"],
+        )
+        status = GaugeMetricFamily(
+            "bytedash_projection_status",
+            "1 for the projection's current status, 0 for the others: running, parked (running,"
+            " with parked events), error (failing), stopped (no projector process holds it),"
+            " rebuilding",
+            labels=["projection", "status"],
+        )
         for row in rows:
             name = str(row["name"])
             position.add_metric([name], float(row["position"]))
             lag_events.add_metric([name], float(row["lag_events"]))
             lag_seconds.add_metric([name], float(row["lag_seconds"] or 0.0))
+            parked.add_metric([name], float(row["parked_events"]))
+            for each in PROJECTION_STATUSES:
+                status.add_metric([name, each], 1.0 if row["status"] == each else 0.0)
         yield position
         yield lag_events
         yield lag_seconds
+        yield parked
+        yield status
         unsealed = GaugeMetricFamily(
             "bytedash_chain_unsealed_events",
             "Events the hash chain does not cover yet (the sealer trails the head by moments)",

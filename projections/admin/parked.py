@@ -28,21 +28,19 @@ from uuid import UUID
 import psycopg
 import structlog
 from psycopg import Connection
-from psycopg.rows import args_row
 
 from projections import tracking
 from projections.admin.common import ProjectionRef, connect, error_text, resolve
 from projections.admin.errors import ParkedEventNotFoundError
 from projections.base import Projection
-from projections.events import RecordedEvent
+from projections.events import RECORDED_COLUMNS, RECORDED_FROM, RecordedEvent, recorded_rows
 from projections.rows import RowProjection
 
 log = structlog.get_logger(__name__)
 
 _AGGREGATE_EVENTS = (
-    "SELECT position, originator_id, originator_version, aggregate_type, event_type,"
-    " data, org_id, actor, correlation_id, occurred_at"
-    " FROM events WHERE originator_id = %s AND position <= %s AND event_type = ANY(%s)"
+    f"SELECT {RECORDED_COLUMNS} FROM {RECORDED_FROM}"
+    " WHERE originator_id = %s AND position <= %s AND event_type = ANY(%s)"
     " ORDER BY position"
 )
 _MAX_ERROR_CHARS = 4000
@@ -248,7 +246,7 @@ def _rebuild_rows(
         held_back = tracking.excluded_positions(
             conn, live.name, (tracking.PARKED, tracking.SKIPPED), after=0, upto=at
         ) - set(retrying)
-        with conn.cursor(row_factory=args_row(RecordedEvent)) as cur:
+        with conn.cursor(row_factory=recorded_rows) as cur:
             cur.execute(_AGGREGATE_EVENTS, (originator_id, at, list(live.event_types)))
             events = [e for e in cur.fetchall() if e.position not in held_back]
         rows, applied = live.apply_all({}, events)
@@ -257,11 +255,10 @@ def _rebuild_rows(
 
 
 def _events_at(conn: Connection[Any], positions: Sequence[int]) -> list[RecordedEvent]:
-    with conn.cursor(row_factory=args_row(RecordedEvent)) as cur:
+    with conn.cursor(row_factory=recorded_rows) as cur:
         cur.execute(
-            "SELECT position, originator_id, originator_version, aggregate_type, event_type,"
-            " data, org_id, actor, correlation_id, occurred_at"
-            " FROM events WHERE position = ANY(%s) ORDER BY position",
+            f"SELECT {RECORDED_COLUMNS} FROM {RECORDED_FROM}"
+            " WHERE position = ANY(%s) ORDER BY position",
             (list(positions),),
         )
         return cur.fetchall()

@@ -13,11 +13,13 @@ from domain.admin_action import AdminAction
 from domain.contact import Contact
 from domain.definition import WorkflowDefinition
 from domain.execution import WorkflowExecution
+from domain.secret import Secret
 from domain.task import Task
 
 AGGREGATE_TYPES: dict[str, type[Aggregate]] = {
     "admin_action": AdminAction,
     "contact": Contact,
+    "secret": Secret,
     "task": Task,
     "workflow_definition": WorkflowDefinition,
     "workflow_execution": WorkflowExecution,

@@ -5,9 +5,11 @@ than the UUID and datetime objects the read-model queries return, because audito
 mostly writes them straight out: ``GET /events`` as ndjson and ``bytedash events export`` are
 one ``json.dumps`` per item, with no encoder to agree on.
 
-`data` is the event exactly as stored, including the library's own fields (``timestamp`` on
-every event, ``originator_topic`` on creation events): an auditor compares what was recorded,
-and the hash chain covers those bytes, so nothing is dropped or renamed on the way out.
+`data` is the event as recorded, including the library's own fields (``timestamp`` on every
+event, ``originator_topic`` on creation events): an auditor compares what was recorded, so
+nothing is dropped or renamed on the way out. Personal attributes, stored sealed under their
+contact's key (docs/event-store.md, "Personal data"), are shown decrypted, or as erased once the
+contact was erased; the hash chain covers the stored (sealed) bytes.
 """
 
 from __future__ import annotations
@@ -16,13 +18,24 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
+from projections.personal import reveal_item
+
+_KEY_SUBSELECT = (
+    "(SELECT pk.{} FROM contact_keys pk"
+    " WHERE pk.contact_id = (events.data->'_personal'->>'contact')::uuid)"
+)
 # The columns every item query selects, in the order `event_item` reads them.
 ITEM_COLUMNS = (
     "position, event_id, aggregate_type, originator_id, originator_version, event_type,"
     " occurred_at, recorded_at, data, org_id, actor, source, workflow_id, workflow_run_id,"
     " workflow_type, activity_id, correlation_id, causation_id, command_id,"
     # The event's link in the chain (migration 0009), null until the sealer reaches it.
-    " (SELECT c.hash FROM event_chain c WHERE c.position = events.position) AS hash"
+    " (SELECT c.hash FROM event_chain c WHERE c.position = events.position) AS hash,"
+    # The key row of the contact whose personal data the event carries, read with the event:
+    # `data` shows that data decrypted, or erased (projections/personal.py).
+    f" {_KEY_SUBSELECT.format('org_id')} AS key_org_id,"
+    f" {_KEY_SUBSELECT.format('wrapped_key')} AS key_wrapped,"
+    f" {_KEY_SUBSELECT.format('master_key_id')} AS key_master"
 )
 
 METADATA_FIELDS = (
@@ -51,7 +64,7 @@ def event_item(row: dict[str, Any]) -> dict[str, Any]:
         "event_type": row["event_type"],
         "occurred_at": iso(row["occurred_at"]),
         "recorded_at": iso(row["recorded_at"]),
-        "data": row["data"],
+        "data": reveal_item(row),
         "metadata": {name: row[name] for name in METADATA_FIELDS},
         "hash": None if digest is None else bytes(digest).hex(),
     }

@@ -77,6 +77,13 @@ def contact_lineage(
         rows = cur.execute(_EVENTS_OF.encode(), (org_id, ids)).fetchall()
     items = [event_item(row) for row in rows]
     positions = _positions_by_aggregate(items)
+    # The title is personal data: sealed in the stored event, so it is read from the item,
+    # whose data is opened (or erased) like every item's.
+    titles = {
+        item["aggregate_id"]: item["data"].get("title")
+        for item in items
+        if item["event_type"] == "Task.Assigned"
+    }
     return {
         "contact_id": str(key),
         "org_id": org_id,
@@ -99,7 +106,7 @@ def contact_lineage(
         "tasks": [
             {
                 "task_id": str(task_id),
-                "title": data.get("title"),
+                "title": titles.get(str(task_id)),
                 "execution_id": data.get("execution_id"),
                 "step_id": data.get("step_id"),
                 "linked_by": "contact" if data.get("contact_id") == str(key) else "execution",

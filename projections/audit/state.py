@@ -19,19 +19,21 @@ from uuid import UUID
 
 from eventsourcing.application import project_aggregate
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import StoredEvent
 from psycopg import Connection
 from psycopg.rows import dict_row
 
-from domain.codec import EventMapper
+from domain.codec import EventMapper, KeyedStoredEvent
 from domain.errors import DomainError
 from projections.audit.aggregates import aggregate_class
 from projections.audit.items import as_uuid, iso, require_aware
+from projections.personal import KEY_COLUMNS, KEY_JOIN, key_row, unwrapper
 
-_MAPPER = EventMapper()
+# Each event with its contact's key row (projections/personal.py): personal data decrypted, or
+# erased, as the write side's own mapper reads it.
 _EVENTS = (
-    "SELECT originator_id, originator_version, topic, convert_to(data::text, 'UTF8') AS state"
-    " FROM events WHERE originator_id = %s AND org_id = %s AND aggregate_type = %s"
+    "SELECT originator_id, originator_version, topic, convert_to(data::text, 'UTF8') AS state,"
+    f" {KEY_COLUMNS} FROM events{KEY_JOIN}"
+    " WHERE originator_id = %s AND events.org_id = %s AND aggregate_type = %s"
 )
 
 
@@ -98,7 +100,19 @@ def _rebuild(
     with conn.cursor(row_factory=dict_row) as cur:
         cur.execute(query.encode(), params)
         rows = cur.fetchall()
-    events = [_MAPPER.to_domain_event(StoredEvent(**row)) for row in rows]
+    mapper = EventMapper(unwrapper=unwrapper())
+    events = [
+        mapper.to_domain_event(
+            KeyedStoredEvent(
+                originator_id=row["originator_id"],
+                originator_version=row["originator_version"],
+                topic=row["topic"],
+                state=row["state"],
+                key_row=key_row(row["key_org_id"], row["key_wrapped"], row["key_master"]),
+            )
+        )
+        for row in rows
+    ]
     aggregate = project_aggregate(None, events)
     return aggregate if isinstance(aggregate, Aggregate) else None
 

@@ -34,12 +34,22 @@ EXECUTION_STATES = {
     "WorkflowExecution.Failed": "failed",
     "WorkflowExecution.Cancelled": "cancelled",
     "WorkflowExecution.TimedOut": "timed_out",
+    "WorkflowExecution.StepParked": "needs_attention",
+    "WorkflowExecution.ParkedStepResolved": "running",
+    "WorkflowExecution.Retried": "running",
+    "WorkflowExecution.Migrated": "running",
+    "WorkflowExecution.CompensationStarted": "compensating",
+    "WorkflowExecution.CompensationStepStarted": "compensating",
+    "WorkflowExecution.Compensated": "compensated",
+    "WorkflowExecution.CompensationFailed": "compensation_failed",
 }
 TERMINAL_EVENTS = (
     "WorkflowExecution.Completed",
     "WorkflowExecution.Failed",
     "WorkflowExecution.Cancelled",
     "WorkflowExecution.TimedOut",
+    "WorkflowExecution.Compensated",
+    "WorkflowExecution.CompensationFailed",
 )
 
 _SCOPE = "org_id = %s AND workflow_id = %s"

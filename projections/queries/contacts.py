@@ -7,7 +7,14 @@ from typing import Any
 from psycopg import Connection
 
 from projections.contacts import COLUMNS
-from projections.queries.pagination import DEFAULT_LIMIT, Page, fetch_one, fetch_page
+from projections.queries.pagination import (
+    DEFAULT_LIMIT,
+    Page,
+    PageQuery,
+    RowQuery,
+    page_query,
+    row_query,
+)
 
 TABLE = "contacts"
 FIELDS = tuple(c.name for c in COLUMNS)
@@ -17,8 +24,12 @@ SEARCH_EXPRESSION = (
 )
 
 
-def list_contacts(
-    conn: Connection[Any],
+def list_contacts(conn: Connection[Any], org_id: str, **filters: Any) -> Page:
+    """`contacts_page` on a blocking connection."""
+    return contacts_page(org_id, **filters).fetch(conn)
+
+
+def contacts_page(
     org_id: str,
     *,
     status: str | None = None,
@@ -26,7 +37,7 @@ def list_contacts(
     archived: bool | None = None,
     limit: int = DEFAULT_LIMIT,
     cursor: str | None = None,
-) -> Page:
+) -> PageQuery:
     """Contacts of `org_id`, newest first.
 
     `q` matches a case-insensitive substring of the first name, last name, full name
@@ -39,13 +50,17 @@ def list_contacts(
         conditions.append(("archived = %s", (archived,)))
     if q is not None and q.strip():
         conditions.append((f"{SEARCH_EXPRESSION} ILIKE %s", (contains_pattern(q.strip()),)))
-    return fetch_page(
-        conn, table=TABLE, columns=FIELDS, conditions=conditions, limit=limit, cursor=cursor
+    return page_query(
+        table=TABLE, columns=FIELDS, conditions=conditions, limit=limit, cursor=cursor
     )
 
 
 def get_contact(conn: Connection[Any], org_id: str, contact_id: object) -> dict[str, Any] | None:
-    return fetch_one(conn, table=TABLE, columns=FIELDS, org_id=org_id, row_id=contact_id)
+    return contact_row(org_id, contact_id).fetch(conn)
+
+
+def contact_row(org_id: str, contact_id: object) -> RowQuery:
+    return row_query(table=TABLE, columns=FIELDS, org_id=org_id, row_id=contact_id)
 
 
 def contains_pattern(text: str) -> str:

@@ -14,10 +14,11 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
-from psycopg import Connection, sql
+from psycopg import AsyncConnection, Connection, sql
 from psycopg.rows import dict_row
 
 from projections.errors import InvalidCursorError
@@ -62,15 +63,83 @@ def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
     return created_at, row_id
 
 
-def fetch_page(
-    conn: Connection[Any],
+@lru_cache(maxsize=256)
+def _select(table: str, columns: tuple[str, ...], where: tuple[str, ...], tail: str) -> str:
+    """The SQL text of a read, composed once per shape: composing identifiers costs more than
+    the rest of building a read (the read bench's profile), and the shapes are few (a table,
+    its column set and which filters are set), so each one is built the first time only."""
+    query = sql.SQL("SELECT {columns} FROM {table} WHERE {where}{tail}").format(
+        columns=sql.SQL(", ").join(sql.Identifier(c) for c in columns),
+        table=sql.Identifier(table),
+        where=sql.SQL(" AND ").join(sql.SQL(fragment) for fragment in where)
+        if where
+        else sql.SQL("true"),
+        tail=sql.SQL(tail),
+    )
+    return query.as_string(None)
+
+
+@dataclass(frozen=True)
+class PageQuery:
+    """One page of a list, ready to run on a connection, blocking or async.
+
+    The API's hot reads run it on an async connection (no hop to a thread per request); the
+    command read-back, the CLI and the tests on a blocking one. Both get the same SQL text and
+    the same `Page`.
+    """
+
+    text: str
+    params: tuple[Any, ...]
+    limit: int
+
+    def fetch(self, conn: Connection[Any]) -> Page:
+        with conn.cursor(row_factory=dict_row) as cur:
+            cur.execute(self.text, self.params)
+            return self.page(cur.fetchall())
+
+    async def afetch(self, conn: AsyncConnection[Any]) -> Page:
+        async with conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(self.text, self.params)
+            return self.page(await cur.fetchall())
+
+    def page(self, rows: list[dict[str, Any]]) -> Page:
+        limit = self.limit
+        if len(rows) <= limit:
+            return Page(items=rows, next_cursor=None)
+        last = rows[limit - 1]
+        return Page(items=rows[:limit], next_cursor=encode_cursor(last["created_at"], last["id"]))
+
+
+@dataclass(frozen=True)
+class RowQuery:
+    """One row by id, ready to run blocking or async; a malformed id runs no query (None)."""
+
+    text: str
+    params: tuple[Any, ...] | None
+
+    def fetch(self, conn: Connection[Any]) -> dict[str, Any] | None:
+        if self.params is None:
+            return None
+        with conn.cursor(row_factory=dict_row) as cur:
+            cur.execute(self.text, self.params)
+            return cur.fetchone()
+
+    async def afetch(self, conn: AsyncConnection[Any]) -> dict[str, Any] | None:
+        if self.params is None:
+            return None
+        async with conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(self.text, self.params)
+            return await cur.fetchone()
+
+
+def page_query(
     *,
     table: str,
     columns: Sequence[str],
     conditions: Sequence[tuple[str, Sequence[Any]]],
     limit: int,
     cursor: str | None,
-) -> Page:
+) -> PageQuery:
     """One page of `table`, filtered by `conditions` (SQL fragments with their parameters).
 
     The fragments are fixed SQL text written in this package, never caller input; values always
@@ -81,40 +150,43 @@ def fetch_page(
     if cursor is not None:
         created_at, row_id = decode_cursor(cursor)
         where.append(("(created_at, id) < (%s, %s)", (created_at, row_id)))
-    query = sql.SQL(
-        "SELECT {columns} FROM {table} WHERE {where} ORDER BY created_at DESC, id DESC LIMIT %s"
-    ).format(
-        columns=sql.SQL(", ").join(sql.Identifier(c) for c in columns),
-        table=sql.Identifier(table),
-        where=sql.SQL(" AND ").join(sql.SQL(fragment) for fragment, _ in where)
-        if where
-        else sql.SQL("true"),
+    text = _select(
+        table,
+        tuple(columns),
+        tuple(fragment for fragment, _ in where),
+        " ORDER BY created_at DESC, id DESC LIMIT %s",
     )
-    params: list[Any] = [value for _, values in where for value in values]
-    params.append(limit + 1)
-    with conn.cursor(row_factory=dict_row) as cur:
-        cur.execute(query, params)
-        rows = cur.fetchall()
-    if len(rows) <= limit:
-        return Page(items=rows, next_cursor=None)
-    last = rows[limit - 1]
-    return Page(items=rows[:limit], next_cursor=encode_cursor(last["created_at"], last["id"]))
+    params = tuple(value for _, values in where for value in values)
+    return PageQuery(text, (*params, limit + 1), limit)
+
+
+def row_query(*, table: str, columns: Sequence[str], org_id: str, row_id: object) -> RowQuery:
+    """The row `row_id` of `org_id` (None for another org's id or a malformed id)."""
+    key = as_uuid(row_id)
+    text = _select(table, tuple(columns), ("org_id = %s", "id = %s"), "")
+    return RowQuery(text, None if key is None else (org_id, key))
+
+
+def fetch_page(
+    conn: Connection[Any],
+    *,
+    table: str,
+    columns: Sequence[str],
+    conditions: Sequence[tuple[str, Sequence[Any]]],
+    limit: int,
+    cursor: str | None,
+) -> Page:
+    """`page_query` run on a blocking connection."""
+    return page_query(
+        table=table, columns=columns, conditions=conditions, limit=limit, cursor=cursor
+    ).fetch(conn)
 
 
 def fetch_one(
     conn: Connection[Any], *, table: str, columns: Sequence[str], org_id: str, row_id: object
 ) -> dict[str, Any] | None:
     """The row `row_id` of `org_id`, or None (also for another org's id or a malformed id)."""
-    key = as_uuid(row_id)
-    if key is None:
-        return None
-    query = sql.SQL("SELECT {columns} FROM {table} WHERE org_id = %s AND id = %s").format(
-        columns=sql.SQL(", ").join(sql.Identifier(c) for c in columns),
-        table=sql.Identifier(table),
-    )
-    with conn.cursor(row_factory=dict_row) as cur:
-        cur.execute(query, (org_id, key))
-        return cur.fetchone()
+    return row_query(table=table, columns=columns, org_id=org_id, row_id=row_id).fetch(conn)
 
 
 def as_uuid(value: object) -> UUID | None:

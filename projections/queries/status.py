@@ -35,7 +35,7 @@ _PARKED = (
     "SELECT projection, position, event_id, event_type, originator_id, originator_version,"
     " error, attempts, parked_at, status, resolved_by, resolved_at, resolution"
     " FROM projection_parked_events"
-    " WHERE projection = %s AND (%s::text IS NULL OR status = %s)"
+    " WHERE projection = %s AND (%s::text IS NULL OR status = %s) AND position > %s"
     " ORDER BY position LIMIT %s"
 )
 
@@ -83,11 +83,17 @@ def projection_status(conn: Connection[Any], name: str | None = None) -> list[di
 
 
 def parked_events(
-    conn: Connection[Any], name: str, *, status: str | None = "parked", limit: int = 100
+    conn: Connection[Any],
+    name: str,
+    *,
+    status: str | None = "parked",
+    limit: int = 100,
+    after: int = 0,
 ) -> list[dict[str, Any]]:
-    """Parked events of projection `name` in position order (status None: all, resolved too)."""
+    """Parked events of projection `name` in position order (status None: all, resolved too),
+    those after position `after` (a page's last one)."""
     with conn.cursor(row_factory=dict_row) as cur:
-        cur.execute(_PARKED, (name, status, status, limit))
+        cur.execute(_PARKED, (name, status, status, after, limit))
         return cur.fetchall()
 
 

@@ -16,6 +16,7 @@ from application.bundle import Services, build_services
 from migrations import apply_migrations
 from tests.support.postgres import PostgresServer
 from tests.support.temporal import dev_server_path
+from worker.contracts import SEARCH_ATTRIBUTES
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,7 @@ async def recording_stack() -> AsyncIterator[RecordingStack]:
         dev_server_existing_path=dev_server_path(),
         data_converter=pydantic_data_converter,
         dev_server_log_level="error",
+        search_attributes=SEARCH_ATTRIBUTES,
     )
     services = build_services(url)
     try:

@@ -8,12 +8,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
-from interfaces.api.deps import Caller, Cursor, Db, Limit
+from interfaces.api.deps import Caller, Cursor, Limit, Reads
 from interfaces.api.problems import not_found
-from interfaces.api.reads import json_answer
+from interfaces.api.reads import json_answer, page_answer
 from interfaces.api.responses import API_PREFIX
 from interfaces.api.schemas.executions import ExecutionPublic, ExecutionsPage, ExecutionStatus
-from projections.queries import get_execution, list_executions
+from projections.queries.executions import execution_row, executions_page
 from projections.queries.pagination import DEFAULT_LIMIT
 
 router = APIRouter(prefix=API_PREFIX, tags=["executions"])
@@ -21,10 +21,10 @@ router = APIRouter(prefix=API_PREFIX, tags=["executions"])
 IdFilter = Annotated[str | None, Query(max_length=100)]
 
 
-@router.get("/executions", name="list_executions")
-def list_executions_route(
+@router.get("/executions", name="list_executions", response_model=ExecutionsPage)
+async def list_executions_route(
     caller: Caller,
-    db: Db,
+    reads: Reads,
     status: ExecutionStatus | None = None,
     definition_id: IdFilter = None,
     contact_id: IdFilter = None,
@@ -33,9 +33,8 @@ def list_executions_route(
     ] = True,
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
-) -> ExecutionsPage:
-    page = list_executions(
-        db,
+) -> Response:
+    query = executions_page(
         caller.org_id,
         status=status,
         definition_id=definition_id,
@@ -44,12 +43,12 @@ def list_executions_route(
         limit=limit,
         cursor=cursor,
     )
-    return ExecutionsPage.model_validate({"items": page.items, "next_cursor": page.next_cursor})
+    return page_answer(ExecutionsPage, await reads.page(query))
 
 
 @router.get("/executions/{execution_id}", name="get_execution", response_model=ExecutionPublic)
-def get_execution_route(execution_id: str, caller: Caller, db: Db) -> Response:
-    row = get_execution(db, caller.org_id, execution_id)
+async def get_execution_route(execution_id: str, caller: Caller, reads: Reads) -> Response:
+    row = await reads.row(execution_row(caller.org_id, execution_id))
     if row is None:
         raise not_found("execution", execution_id)
     return json_answer(ExecutionPublic, row)

@@ -12,14 +12,14 @@ from interfaces.api.deps import (
     Caller,
     Commands,
     Cursor,
-    Db,
     IdempotencyKey,
     Limit,
+    Reads,
     WaitOption,
     WorkActor,
 )
 from interfaces.api.problems import not_found
-from interfaces.api.reads import json_answer
+from interfaces.api.reads import json_answer, page_answer
 from interfaces.api.responses import API_PREFIX, COMMAND_RESPONSES, path_of, respond
 from interfaces.api.schemas.tasks import (
     TaskCreate,
@@ -28,8 +28,9 @@ from interfaces.api.schemas.tasks import (
     TaskStatus,
     TaskUpdate,
 )
-from projections.queries import get_task, list_my_tasks, list_tasks
+from projections.queries import get_task
 from projections.queries.pagination import DEFAULT_LIMIT, as_uuid
+from projections.queries.tasks import my_tasks_page, task_row, tasks_page
 from worker.commands import AssignTask, task_patch
 from worker.contracts import TASK_COMMAND_WORKFLOW
 
@@ -40,9 +41,9 @@ IdFilter = Annotated[str | None, Query(max_length=100)]
 
 
 @router.get("/tasks", name="list_tasks", response_model=TasksPage)
-def list_tasks_route(
+async def list_tasks_route(
     caller: Caller,
-    db: Db,
+    reads: Reads,
     status: TaskStatus | None = None,
     assigned_to: Assignee = None,
     execution_id: IdFilter = None,
@@ -50,8 +51,7 @@ def list_tasks_route(
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
 ) -> Response:
-    page = list_tasks(
-        db,
+    query = tasks_page(
         caller.org_id,
         status=status,
         assigned_to=assigned_to,
@@ -60,20 +60,19 @@ def list_tasks_route(
         limit=limit,
         cursor=cursor,
     )
-    return json_answer(TasksPage, {"items": page.items, "next_cursor": page.next_cursor})
+    return page_answer(TasksPage, await reads.page(query))
 
 
-@router.get("/me/tasks", name="list_my_tasks")
-def list_my_tasks_route(
+@router.get("/me/tasks", name="list_my_tasks", response_model=TasksPage)
+async def list_my_tasks_route(
     caller: Caller,
-    db: Db,
+    reads: Reads,
     status: TaskStatus | None = None,
     limit: Limit = DEFAULT_LIMIT,
     cursor: Cursor = None,
-) -> TasksPage:
+) -> Response:
     """Tasks assigned to ``user:<sub>`` or to the caller's role (``role:<org_role>``)."""
-    page = list_my_tasks(
-        db,
+    query = my_tasks_page(
         caller.org_id,
         caller.user_id,
         [caller.role],
@@ -81,15 +80,15 @@ def list_my_tasks_route(
         limit=limit,
         cursor=cursor,
     )
-    return TasksPage.model_validate({"items": page.items, "next_cursor": page.next_cursor})
+    return page_answer(TasksPage, await reads.page(query))
 
 
-@router.get("/tasks/{task_id}", name="get_task")
-def get_task_route(task_id: str, caller: Caller, db: Db) -> TaskPublic:
-    row = get_task(db, caller.org_id, task_id)
+@router.get("/tasks/{task_id}", name="get_task", response_model=TaskPublic)
+async def get_task_route(task_id: str, caller: Caller, reads: Reads) -> Response:
+    row = await reads.row(task_row(caller.org_id, task_id))
     if row is None:
         raise not_found("task", task_id)
-    return TaskPublic.model_validate(row)
+    return json_answer(TaskPublic, row)
 
 
 @router.post(

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 class CommandResource(BaseModel):
     """The resource a command created or changed, and where it is read."""
 
-    type: Literal["contact", "task", "definition", "admin_action", "execution"]
+    type: Literal["contact", "task", "definition", "admin_action", "execution", "secret"]
     id: str
     url: str | None
 

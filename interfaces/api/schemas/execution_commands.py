@@ -26,3 +26,15 @@ class ExecutionCancel(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: str | None = Field(default=None, max_length=1000)
+
+
+class ExecutionRetry(BaseModel):
+    """``POST /executions/{id}/retry``: run a failed or timed-out execution again from
+    `from_step` (default: the step it failed on), recorded with who asked and why."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    from_step: str | None = Field(
+        default=None, min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_-]{1,100}$"
+    )
+    reason: str | None = Field(default=None, max_length=1000)

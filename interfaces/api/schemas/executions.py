@@ -6,17 +6,29 @@ from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from interfaces.api.schemas.common import PublicModel
 
 ExecutionStatus = Literal[
-    "pending", "running", "waiting", "completed", "failed", "cancelled", "timed_out"
+    "pending",
+    "running",
+    "waiting",
+    "completed",
+    "failed",
+    "cancelled",
+    "timed_out",
+    "compensating",
+    "compensated",
+    "compensation_failed",
+    "needs_attention",
 ]
 
 
 class ExecutionStepPublic(PublicModel):
-    """One run of one step; extra keys the engine records (reminders, emails…) pass through."""
+    """One run of one step; extra keys the engine records (reminders, emails…) pass through, as
+    does `within` on a step inside a container step: `{"step_id", "branch"}` in a parallel
+    step's branch, `{"step_id", "iteration", "item"}` in a for_each's iteration."""
 
     model_config = ConfigDict(extra="allow")
 
@@ -56,3 +68,12 @@ class ExecutionPublic(PublicModel):
 class ExecutionsPage(PublicModel):
     items: list[ExecutionPublic]
     next_cursor: str | None
+
+
+class ParkedStepRequest(BaseModel):
+    """``POST /executions/{id}/steps/{step_id}/retry`` and ``/skip``: why (optional), recorded
+    with who asked."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str | None = Field(default=None, max_length=1000)

@@ -14,7 +14,19 @@ class TemplatePublic(BaseModel):
     name: str
     description: str
     category: str
-    definition: dict[str, Any]
+    tags: list[str] = Field(description="What the template does and uses; `?tag=` filters.")
+    configuration_schema: dict[str, Any] = Field(
+        description="JSON schema (draft 2020-12) of the `configuration` instantiating asks for."
+    )
+    required_configuration: list[str] = Field(
+        description="The settings instantiating cannot do without (the schema's `required`)."
+    )
+    configuration_example: dict[str, Any] = Field(
+        description="A configuration the schema accepts; `definition` is made with it."
+    )
+    definition: dict[str, Any] = Field(
+        description="The definition the template makes with `configuration_example`."
+    )
 
 
 class TemplatesPage(BaseModel):
@@ -24,3 +36,8 @@ class TemplatesPage(BaseModel):
 
 class TemplateInstantiate(RequestBody):
     name: str | None = Field(default=None, min_length=1, max_length=200)
+    configuration: dict[str, Any] | None = Field(
+        default=None,
+        description="The template's settings, checked against its `configuration_schema`; "
+        "absent or null for a template that asks for none (or only for settings with defaults).",
+    )

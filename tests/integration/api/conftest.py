@@ -21,6 +21,7 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from application.bundle import Services, build_services
+from application.delivery.outbound import ALLOW_LOOPBACK
 from interfaces.api import create_app
 from interfaces.settings import Settings
 from projections import Projector, default_projections
@@ -107,7 +108,10 @@ async def stack(
     client: Client = temporal_env.client
     app = create_app(api_settings(module_database_url, task_queue), temporal_client=client)
     try:
-        async with build_worker(client, services, task_queue), serving(app) as http:
+        async with (
+            build_worker(client, services, task_queue, outbound=ALLOW_LOOPBACK),
+            serving(app) as http,
+        ):
             yield Stack(app, http, module_database_url, task_queue, services)
     finally:
         services.close()

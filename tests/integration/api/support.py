@@ -11,9 +11,12 @@ import psycopg
 from psycopg.rows import dict_row
 
 from interfaces.api.auth import OperatorPolicy, issue_dev_token
+from projections.personal import KEY_COLUMNS, KEY_JOIN, reveal_item
 
 SECRET = "api-tests-secret-with-at-least-32-bytes!"
 WEBHOOK_KEY = "api-tests-webhook-key-with-at-least-32-bytes!"
+# BYTEDASH_MASTER_KEY of an app built for production: base64 of 32 distinct bytes.
+MASTER_KEY = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
 PROBLEM_JSON = "application/problem+json"
 
 
@@ -84,8 +87,11 @@ def error_fields(body: dict[str, Any]) -> set[str]:
 
 
 def events_of(database_url: str, aggregate_id: str) -> list[dict[str, Any]]:
+    """The aggregate's events, `data` with its personal attributes opened."""
     with psycopg.connect(database_url, row_factory=dict_row) as conn:
-        return conn.execute(
-            "SELECT * FROM events WHERE originator_id = %s ORDER BY position",
+        rows = conn.execute(
+            f"SELECT events.*, {KEY_COLUMNS} FROM events{KEY_JOIN}"
+            " WHERE originator_id = %s ORDER BY position",
             (uuid.UUID(aggregate_id),),
         ).fetchall()
+    return [{**row, "data": reveal_item(row)} for row in rows]

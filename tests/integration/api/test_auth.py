@@ -19,7 +19,7 @@ from jwt.algorithms import RSAAlgorithm
 from interfaces.api import create_app
 from interfaces.settings import DEV_JWT_SECRET
 from tests.integration.api.conftest import Stack, api_settings, serving
-from tests.integration.api.support import SECRET, assert_problem, auth, new_org
+from tests.integration.api.support import MASTER_KEY, SECRET, assert_problem, auth, new_org
 from tests.integration.api.test_definitions import DEFINITION
 
 ISSUER = "https://clerk.example.test"
@@ -197,6 +197,7 @@ async def jwks_client(stack: Stack, jwks_url: str) -> AsyncIterator[httpx.AsyncC
         stack.database_url,
         stack.task_queue,
         env="production",
+        master_key=MASTER_KEY,
         auth_jwt_secret=None,
         auth_jwks_url=jwks_url,
         auth_issuer=ISSUER,

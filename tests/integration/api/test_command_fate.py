@@ -30,6 +30,7 @@ from temporalio.worker import (
 )
 
 from application.bundle import build_services
+from application.delivery.outbound import ALLOW_LOOPBACK
 from application.errors import ConcurrencyError
 from interfaces.api import create_app
 from tests.integration.api.conftest import Stack, api_settings, serving
@@ -118,7 +119,9 @@ async def stack(
     app = create_app(api_settings(module_database_url, task_queue), temporal_client=client)
     try:
         async with (
-            build_worker(client, services, task_queue, interceptors=[faults]),
+            build_worker(
+                client, services, task_queue, interceptors=[faults], outbound=ALLOW_LOOPBACK
+            ),
             serving(app) as http,
         ):
             yield Stack(app, http, module_database_url, task_queue, services)

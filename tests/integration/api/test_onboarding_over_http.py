@@ -19,6 +19,7 @@ import pytest_asyncio
 from temporalio.testing import WorkflowEnvironment
 
 from application.bundle import build_services
+from application.delivery.outbound import ALLOW_LOOPBACK
 from domain.definition_library import APPLICANT_ONBOARDING
 from interfaces.api.app import create_app
 from interfaces.api.webhook_signing import sign
@@ -46,7 +47,9 @@ async def mail_stack(
     app = create_app(
         api_settings(module_database_url, task_queue), temporal_client=temporal_env.client
     )
-    worker = build_worker(temporal_env.client, services, task_queue, smtp_url=smtp[0])
+    worker = build_worker(
+        temporal_env.client, services, task_queue, smtp_url=smtp[0], outbound=ALLOW_LOOPBACK
+    )
     try:
         async with worker, serving(app) as http:
             yield Stack(app, http, module_database_url, task_queue, services)

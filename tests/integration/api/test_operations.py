@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import psycopg
+
 from interfaces.api import create_app
 from tests.integration.api.conftest import Stack, api_settings, serving
 from tests.integration.api.support import assert_problem
@@ -108,3 +110,42 @@ async def test_the_openapi_document_and_docs_are_served(stack: Stack) -> None:
         assert path in paths, path
     assert "HTTPBearer" in spec["components"]["securitySchemes"]
     assert set(paths["/api/v1/contacts"]) == {"get", "post"}
+
+
+async def test_metrics_show_parked_events_and_each_projections_status(stack: Stack) -> None:
+    # What the projector writes when an event's retries ran out (projections/batch.py).
+    with psycopg.connect(stack.database_url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO projection_parked_events (projection, position, event_id, event_type,"
+            " originator_id, originator_version, error, attempts)"
+            " VALUES ('definitions', 999999999, gen_random_uuid(), 'Definition.Created',"
+            " gen_random_uuid(), 1, 'ValueError: a handler failed', 5)"
+        )
+        try:
+            text = (await stack.client.get("/metrics")).text
+        finally:
+            conn.execute(
+                "DELETE FROM projection_parked_events WHERE position = 999999999"
+                " AND projection = 'definitions'"
+            )
+        after = (await stack.client.get("/metrics")).text
+
+    def parked_of(page: str, projection: str) -> float:
+        found = re.search(
+            rf'^bytedash_projection_parked_events{{projection="{projection}"}} (\S+)$', page, re.M
+        )
+        assert found is not None, projection
+        return float(found.group(1))
+
+    assert parked_of(text, "definitions") == 1
+    assert parked_of(text, "contacts") == 0
+    assert parked_of(after, "definitions") == 0
+    assert 'bytedash_projection_status{projection="definitions",status="parked"} 1.0' in text
+    # One status at a time: the projector of this stack is running, nothing else is set.
+    for projection in ("contacts", "tasks", "executions"):
+        on = re.findall(
+            rf'^bytedash_projection_status{{projection="{projection}",status="(\w+)"}} 1\.0$',
+            after,
+            re.M,
+        )
+        assert on == ["running"], (projection, on)

@@ -16,13 +16,15 @@ from interfaces.api.auth import (
     principal_from_claims,
 )
 from interfaces.settings import DEV_JWT_SECRET, Settings
-from tests.integration.api.support import WEBHOOK_KEY
+from tests.integration.api.support import MASTER_KEY, WEBHOOK_KEY
 
 STRONG = "a-production-secret-that-is-long-enough-0123456789"
 
 
 def settings(**values: object) -> Settings:
-    return Settings.model_validate({"webhook_secret_key": WEBHOOK_KEY, **values})
+    return Settings.model_validate(
+        {"webhook_secret_key": WEBHOOK_KEY, "master_key": MASTER_KEY, **values}
+    )
 
 
 def test_development_falls_back_to_the_dev_secret_so_cli_tokens_work() -> None:
@@ -60,6 +62,7 @@ def test_settings_read_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BYTEDASH_ENV", "production")
     monkeypatch.setenv("AUTH_JWT_SECRET", STRONG)
     monkeypatch.setenv("WEBHOOK_SECRET_KEY", STRONG + "-webhook")
+    monkeypatch.setenv("BYTEDASH_MASTER_KEY", MASTER_KEY)
     monkeypatch.setenv("BYTEDASH_DATA_DIR", "/tmp/bd")
     monkeypatch.setenv("LOG_FORMAT", "console")
 

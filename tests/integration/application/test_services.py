@@ -16,6 +16,7 @@ from application.services import ContactDraft, TaskDraft
 from domain.errors import DefinitionInvalidError, InvalidTransitionError, InvalidValueError
 from domain.steps import StepRef, Wait
 from projections.audit import aggregate_state
+from projections.personal import KEY_COLUMNS, KEY_JOIN, reveal_item
 
 
 @pytest.fixture
@@ -30,12 +31,16 @@ def ctx(command_id: str, org: str = "org_a", **fields: str) -> CommandContext:
 
 
 def events(url: str, aggregate_id: UUID | None = None) -> list[dict[str, Any]]:
+    """The rows of `events`, `data` with its personal attributes opened (projections/personal)."""
+    query = f"SELECT events.*, {KEY_COLUMNS} FROM events{KEY_JOIN}"
     with psycopg.connect(url, row_factory=dict_row) as conn:
         if aggregate_id is None:
-            return conn.execute("SELECT * FROM events ORDER BY position").fetchall()
-        return conn.execute(
-            "SELECT * FROM events WHERE originator_id = %s ORDER BY position", (aggregate_id,)
-        ).fetchall()
+            rows = conn.execute(f"{query} ORDER BY position").fetchall()
+        else:
+            rows = conn.execute(
+                f"{query} WHERE originator_id = %s ORDER BY position", (aggregate_id,)
+            ).fetchall()
+    return [{**row, "data": reveal_item(row)} for row in rows]
 
 
 ONBOARDING: dict[str, Any] = {

@@ -93,6 +93,30 @@ class Story:
     task_workflow: str
 
 
+def begin_form_execution(
+    services: Services,
+    ctx: CommandContext,
+    execution_id: UUID,
+    contact_id: UUID,
+    definition_id: str,
+) -> None:
+    """An execution of version 1 of `definition_id` for the contact, begun by a form submission
+    (its trigger step recorded), as the engine's first activity begins one."""
+    services.executions.begin(
+        ctx,
+        execution_id,
+        definition_id=definition_id,
+        definition_version=1,
+        workflow_id=f"execution-{execution_id}",
+        workflow_run_id="run-1",
+        contact_id=str(contact_id),
+        input={},
+        trigger={"type": "form_submission"},
+        trigger_step=StepRef("step_1", "trigger", "Form Submitted"),
+        trigger_output={},
+    )
+
+
 def onboarding(services: Services, org: str = "org_a") -> Story:
     """An applicant is created, an execution reviews them through a task, and completes.
 
@@ -113,19 +137,7 @@ def onboarding(services: Services, org: str = "org_a") -> Story:
         )
 
     executions = services.executions
-    executions.begin(
-        step("s1"),
-        execution_id,
-        definition_id="def-onboarding",
-        definition_version=1,
-        workflow_id=workflow,
-        workflow_run_id="run-1",
-        contact_id=str(contact_id),
-        input={},
-        trigger={"type": "form_submission"},
-        trigger_step=StepRef("step_1", "trigger", "Form Submitted"),
-        trigger_output={},
-    )
+    begin_form_execution(services, step("s1"), execution_id, contact_id, "def-onboarding")
     assigned = executions.assign_task_step(
         step("s2"),
         execution_id,

@@ -12,6 +12,7 @@ import pytest
 from application.bundle import Services
 from application.services import ContactDraft
 from projections.audit import aggregate_history, aggregate_state
+from projections.audit.aggregates import AGGREGATE_TYPES
 from tests.integration.audit.support import (
     MONDAY,
     ONBOARDING_DEFINITION,
@@ -23,7 +24,7 @@ from tests.integration.audit.support import (
 
 Conn = psycopg.Connection[Any]
 DAY = timedelta(days=1)
-VALID_TYPES = "contact, task, workflow_definition, workflow_execution"
+VALID_TYPES = ", ".join(AGGREGATE_TYPES)  # the error names every type an auditor may ask for
 
 
 def ada_through_the_week(services: Services, clock: Clock) -> Any:

@@ -197,6 +197,14 @@ def test_a_task_created_by_an_execution_without_naming_the_contact_still_belongs
     assert lineage is not None
     linked = {t["task_id"]: t["linked_by"] for t in lineage["tasks"]}
     assert linked[str(extra)] == "execution"
+    # A title is personal data of the task's contact, sealed in the store: the lineage shows
+    # it opened (the extra task names no contact, so its title is stored in clear).
+    titles = {t["task_id"]: t["title"] for t in lineage["tasks"]}
+    assert titles == {
+        str(story.task_id): "Review Ada",
+        str(story.loose_task_id): "Call Ada",
+        str(extra): "Check references",
+    }
     (execution,) = lineage["executions"]
     assert execution["task_ids"] == [str(story.task_id), str(extra)]
 

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
+import itertools
 import json
 import os
+import queue
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
+from typing import IO
 
 import psycopg
 import pytest
@@ -93,13 +98,26 @@ def test_tail_prints_new_events_as_they_are_recorded(services: Services, databas
         stderr=subprocess.PIPE,
         text=True,
     )
+    lines: queue.Queue[str] = queue.Queue()
+    assert process.stdout is not None
+    threading.Thread(target=_read_lines, args=(process.stdout, lines), daemon=True).start()
     try:
-        time.sleep(2.0)  # let it read the head and LISTEN
-        services.contacts.create_contact(_ctx("new"), ContactDraft(first_name="New"))
-        assert process.stdout is not None
-        line = process.stdout.readline()
-        assert json.loads(line)["data"]["first_name"] == "New"
+        # The tail starts at the head it reads once it is up, which may take seconds on a busy
+        # machine: record new contacts until it prints one, rather than guessing when it is up.
+        deadline = time.monotonic() + 60
+        for n in itertools.count():
+            assert time.monotonic() < deadline, "tail printed nothing within 60 s"
+            services.contacts.create_contact(_ctx(f"new{n}"), ContactDraft(first_name="New"))
+            with contextlib.suppress(queue.Empty):
+                line = lines.get(timeout=0.5)
+                break
+        assert json.loads(line)["data"]["first_name"] == "New", "the old contact is not tailed"
     finally:
         process.send_signal(signal.SIGINT)
         process.wait(20)
     assert process.returncode == 0
+
+
+def _read_lines(out: IO[str], lines: queue.Queue[str]) -> None:
+    for line in out:
+        lines.put(line)

@@ -18,6 +18,7 @@ from application.bundle import Services, build_services
 from application.metadata import CommandContext
 from application.services import ContactDraft
 from projections import Projector, default_projections
+from tests.support.sealed import sealed_client
 from worker.main import build_worker
 
 
@@ -30,9 +31,13 @@ def services(database_url: str) -> Iterator[Services]:
 
 @pytest_asyncio.fixture
 async def worker(
-    temporal_env: WorkflowEnvironment, services: Services, task_queue: str
+    temporal_env: WorkflowEnvironment, services: Services, task_queue: str, database_url: str
 ) -> AsyncIterator[None]:
-    async with build_worker(temporal_env.client, services, task_queue):
+    # The CLI seals what it hands Temporal (application/privacy/codec.py), so the worker does too.
+    async with (
+        sealed_client(temporal_env.client, database_url) as client,
+        build_worker(client, services, task_queue),
+    ):
         yield
 
 

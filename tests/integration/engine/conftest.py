@@ -15,6 +15,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from application.bundle import Services, build_services
+from application.delivery.outbound import ALLOW_LOOPBACK
 from tests.integration.engine.servers import Endpoint, Mailbox, http_endpoint, smtp_server
 from tests.support.postgres import PostgresServer
 from worker.main import build_worker
@@ -62,6 +63,12 @@ async def engine_worker(
     engine_queue: str,
     smtp: tuple[str, Mailbox],
 ) -> AsyncIterator[Worker]:
-    worker = build_worker(temporal_env.client, engine_services, engine_queue, smtp_url=smtp[0])
+    worker = build_worker(
+        temporal_env.client,
+        engine_services,
+        engine_queue,
+        smtp_url=smtp[0],
+        outbound=ALLOW_LOOPBACK,
+    )
     async with worker:
         yield worker

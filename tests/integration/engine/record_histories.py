@@ -25,6 +25,7 @@ from typing import Any
 
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 
+from application.delivery.outbound import ALLOW_LOOPBACK
 from domain.definition_validation import parse_definition
 from tests.integration.engine.servers import http_endpoint, smtp_server
 from tests.integration.engine.support import (
@@ -205,7 +206,13 @@ async def main() -> None:
     HISTORIES.mkdir(exist_ok=True)
     async with recording_stack() as stack:
         with smtp_server() as (smtp_url, _), http_endpoint() as endpoint:
-            worker = build_worker(stack.client, stack.services, stack.queue, smtp_url=smtp_url)
+            worker = build_worker(
+                stack.client,
+                stack.services,
+                stack.queue,
+                smtp_url=smtp_url,
+                outbound=ALLOW_LOOPBACK,
+            )
             async with worker:
                 if ONLY_FAILURES in sys.argv[1:]:
                     await asyncio.wait_for(record_failures(stack.client, stack.queue), 120)

@@ -13,6 +13,7 @@ from psycopg.rows import dict_row
 from temporalio.client import Client, WorkflowHandle
 
 from domain.definition_validation import parse_definition
+from projections.personal import KEY_COLUMNS, KEY_JOIN, reveal_item
 from worker.contracts import (
     EXECUTION_WORKFLOW,
     STATE_QUERY,
@@ -142,12 +143,16 @@ async def change_task(
 
 
 def events(url: str, aggregate_id: str | None = None) -> list[dict[str, Any]]:
+    """The rows of `events`, `data` with its personal attributes opened (projections/personal)."""
+    query = f"SELECT events.*, {KEY_COLUMNS} FROM events{KEY_JOIN}"
     with psycopg.connect(url, row_factory=dict_row) as conn:
         if aggregate_id is None:
-            return conn.execute("SELECT * FROM events ORDER BY position").fetchall()
-        return conn.execute(
-            "SELECT * FROM events WHERE originator_id = %s ORDER BY position", (aggregate_id,)
-        ).fetchall()
+            rows = conn.execute(f"{query} ORDER BY position").fetchall()
+        else:
+            rows = conn.execute(
+                f"{query} WHERE originator_id = %s ORDER BY position", (aggregate_id,)
+            ).fetchall()
+    return [{**row, "data": reveal_item(row)} for row in rows]
 
 
 def event_types(url: str, aggregate_id: str) -> list[str]:

@@ -16,6 +16,7 @@ from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 from temporalio.worker import Worker
 
 from application.bundle import Services
+from application.delivery.outbound import ALLOW_LOOPBACK
 from application.metadata import CommandContext
 from tests.integration.engine.support import (
     META,
@@ -82,7 +83,13 @@ async def test_executions_waiting_when_their_worker_stops_finish_on_a_new_worker
     queue = f"restart-{uuid.uuid4().hex[:8]}"
     # Short sticky and workflow-task timeouts: the tasks that the server hands to the stopped
     # worker (its cache's sticky queue, its last long polls) move on after seconds, not tens.
-    first = build_worker(client, engine_services, queue, sticky_queue_timeout=timedelta(seconds=1))
+    first = build_worker(
+        client,
+        engine_services,
+        queue,
+        sticky_queue_timeout=timedelta(seconds=1),
+        outbound=ALLOW_LOOPBACK,
+    )
     async with first:
         started = [
             await start(client, queue, _review(), task_timeout=timedelta(seconds=2))
@@ -99,7 +106,9 @@ async def test_executions_waiting_when_their_worker_stops_finish_on_a_new_worker
     ]
 
     # A new worker that remembers nothing: every workflow task replays its whole history.
-    async with build_worker(client, engine_services, queue, max_cached_workflows=0):
+    async with build_worker(
+        client, engine_services, queue, max_cached_workflows=0, outbound=ALLOW_LOOPBACK
+    ):
         for task_id in task_ids:
             await change_task(
                 client, queue, task_id, status="done", metadata={"outcome": "approved"}
@@ -171,7 +180,7 @@ async def test_a_worker_killed_mid_flight_loses_nothing_and_duplicates_nothing(
         process.kill()  # SIGKILL: no graceful shutdown, in-flight work is simply gone
         await process.wait()
 
-    async with build_worker(client, engine_services, queue):
+    async with build_worker(client, engine_services, queue, outbound=ALLOW_LOOPBACK):
         results = await asyncio.wait_for(
             asyncio.gather(*(handle.result() for _, handle in started)), 30
         )

@@ -17,6 +17,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from application.bundle import Services
+from application.delivery.outbound import ALLOW_LOOPBACK
 from application.metadata import CommandContext
 from tests.integration.engine.servers import Mailbox
 from tests.integration.engine.support import (
@@ -46,7 +47,9 @@ async def skipping(
     )
     queue = f"skip-{uuid.uuid4().hex[:8]}"
     try:
-        async with build_worker(env.client, engine_services, queue, smtp_url=smtp[0]):
+        async with build_worker(
+            env.client, engine_services, queue, smtp_url=smtp[0], outbound=ALLOW_LOOPBACK
+        ):
             yield env, queue
     finally:
         await env.shutdown()

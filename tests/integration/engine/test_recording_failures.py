@@ -28,6 +28,7 @@ from temporalio.worker import (
 )
 
 from application.bundle import Services, build_services
+from application.delivery.outbound import ALLOW_LOOPBACK
 from application.metadata import CommandContext
 from tests.conftest import dbname_of
 from tests.integration.engine.support import (
@@ -182,7 +183,11 @@ async def test_an_outage_longer_than_the_retry_window_fails_the_execution_with_t
         # The product's worker, unsandboxed so that its workflows read the shortened policy.
         watch = WatchFailureRecords()
         config = build_worker(
-            temporal_env.client, services, f"{task_queue}-unrun", interceptors=[watch]
+            temporal_env.client,
+            services,
+            f"{task_queue}-unrun",
+            interceptors=[watch],
+            outbound=ALLOW_LOOPBACK,
         ).config()
         config["task_queue"] = task_queue
         config["workflow_runner"] = UnsandboxedWorkflowRunner()

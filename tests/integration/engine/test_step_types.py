@@ -11,6 +11,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from application.bundle import Services
+from application.delivery.outbound import ALLOW_LOOPBACK
 from application.metadata import CommandContext
 from tests.integration.engine.servers import Endpoint, Mailbox
 from tests.integration.engine.support import (
@@ -340,7 +341,7 @@ async def test_send_email_without_smtp_is_recorded_as_not_delivered(
 ) -> None:
     queue = f"no-smtp-{uuid.uuid4().hex[:8]}"
     body = definition(step("mail", "send_email", to="a@example.com", subject="Hi", body="Hi"))
-    async with build_worker(temporal_env.client, engine_services, queue):
+    async with build_worker(temporal_env.client, engine_services, queue, outbound=ALLOW_LOOPBACK):
         execution_id, handle = await start(temporal_env.client, queue, body)
         assert (await handle.result()).status == "completed"
     (sent,) = [r for r in events(engine_db, execution_id) if r["event_type"].endswith("EmailSent")]

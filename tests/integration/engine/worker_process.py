@@ -12,13 +12,16 @@ import asyncio
 import sys
 
 from application.bundle import build_services
+from application.delivery.outbound import ALLOW_LOOPBACK
 from worker.main import build_worker, connect
 
 
 async def serve(database_url: str, temporal_address: str, task_queue: str) -> None:
     services = build_services(database_url)
     client = await connect(temporal_address, "default")
-    async with build_worker(client, services, task_queue, max_cached_workflows=0):
+    async with build_worker(
+        client, services, task_queue, max_cached_workflows=0, outbound=ALLOW_LOOPBACK
+    ):
         print("ready", flush=True)
         await asyncio.Event().wait()
 

@@ -96,7 +96,7 @@ def test_a_connection_killed_before_commit_rolls_the_batch_back(
     def kill_own_backend(projection: Projection, events: Sequence[RecordedEvent]) -> None:
         conn.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-            " WHERE application_name = 'doomed-projector'"
+            " WHERE application_name = 'doomed-projector' AND datname = current_database()"
         )
 
     with (

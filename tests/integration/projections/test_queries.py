@@ -309,7 +309,7 @@ def test_projection_status_shows_position_head_and_lag(
     append(database_url, log.take())
 
     status = {row["name"]: row for row in projection_status(conn)}
-    assert set(status) == {"contacts", "tasks", "executions", "definitions"}
+    assert set(status) == {"contacts", "tasks", "executions", "definitions", "execution_stats"}
     assert status["contacts"]["position"] == 2
     assert status["contacts"]["head"] == 3
     assert status["contacts"]["lag_events"] == 1

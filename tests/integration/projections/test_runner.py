@@ -27,7 +27,7 @@ def test_a_notify_wakes_the_projector_long_before_its_poll_interval(
 ) -> None:
     projector = Projector(database_url, default_projections(), poll_interval=60)
     with running(projector):
-        wait_until(lambda: len(projector.held) == 4)
+        wait_until(lambda: len(projector.held) == len(default_projections()))
         time.sleep(0.3)  # let it go to sleep on LISTEN
         contact_id = log.contact(first_name="Notified")
         append(database_url, log.take())
@@ -101,7 +101,7 @@ def test_the_projector_reconnects_after_losing_its_connection(
         wait_until(lambda: projector.held == {"contacts"})
         conn.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-            " WHERE application_name = 'projector-under-test'"
+            " WHERE application_name = 'projector-under-test' AND datname = current_database()"
         )
         contact_id = log.contact()
         append(database_url, log.take())

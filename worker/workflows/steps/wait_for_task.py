@@ -56,7 +56,10 @@ async def run(engine: Engine, step: Step, config: WaitForTaskConfig) -> str:
                 )
                 engine.waiting = again
                 try:
-                    await workflow.wait_condition(finished, timeout=period)
+                    await workflow.wait_condition(
+                        lambda: finished() or engine.moving, timeout=period
+                    )
+                    engine.check_moved()
                     arrived = True
                 except TimeoutError:
                     arrived = False
