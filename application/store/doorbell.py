@@ -26,6 +26,7 @@ import time
 
 import psycopg
 import structlog
+from psycopg import pq
 
 log = structlog.get_logger(__name__)
 
@@ -37,6 +38,18 @@ CHANNEL = "events"
 NOTIFY_INTERVAL = 0.002
 # After a failed NOTIFY (Postgres away), wait this long before trying to connect again.
 RETRY_AFTER = 0.5
+
+
+_NOTIFY = f"NOTIFY {CHANNEL}".encode()
+
+
+def _notify(conn: psycopg.Connection[object]) -> None:
+    """``NOTIFY events`` straight through libpq: the doorbell's connection runs nothing else, so
+    psycopg's cursor, query conversion and result machinery buy nothing here, and they cost
+    twice libpq's own client CPU per NOTIFY (57 against 26 us, measured apart)."""
+    result = conn.pgconn.exec_(_NOTIFY)
+    if result.status != pq.ExecStatus.COMMAND_OK:
+        raise psycopg.OperationalError(f"NOTIFY {CHANNEL} failed: {result.get_error_message()}")
 
 
 class Doorbell:
@@ -54,9 +67,7 @@ class Doorbell:
         if self._thread is None:
             with self._lock:
                 if self._thread is None and not self._closed:
-                    self._thread = threading.Thread(
-                        target=self._run, name="doorbell", daemon=True
-                    )
+                    self._thread = threading.Thread(target=self._run, name="doorbell", daemon=True)
                     self._thread.start()
 
     def close(self) -> None:
@@ -83,7 +94,7 @@ class Doorbell:
                             application_name=self._application_name,
                             options="-c synchronous_commit=off",
                         )
-                    conn.execute(f"NOTIFY {CHANNEL}")
+                    _notify(conn)
                     time.sleep(NOTIFY_INTERVAL)
                 except psycopg.Error as exc:
                     log.info("doorbell_notify_failed", error=str(exc))
