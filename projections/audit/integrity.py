@@ -125,9 +125,7 @@ def verify_chain(
     if anchor is not None:
         problem = _check_anchor(conn, anchor)
         if problem is not None:
-            return IntegrityReport(
-                False, checked, head, anchor[0], problem, None, *_unsealed(conn)
-            )
+            return IntegrityReport(False, checked, head, anchor[0], problem, None, *_unsealed(conn))
     head_hash = None if previous is None else expected.hex()
     return IntegrityReport(True, checked, head, None, None, head_hash, *_unsealed(conn))
 
@@ -150,9 +148,7 @@ def _links(conn: Connection[Any], head: int, batch: int) -> Iterator[_Link]:
 
 def _check_presence(link: _Link) -> tuple[int, str] | None:
     if not link.present:
-        return link.position, (
-            f"event {link.position} was removed: the chain still holds its link"
-        )
+        return link.position, (f"event {link.position} was removed: the chain still holds its link")
     if link.hash is None or link.prev_hash is None:
         return link.position, (
             f"event {link.position} is not in the chain: it was inserted after the chain had "

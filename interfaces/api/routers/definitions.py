@@ -200,9 +200,7 @@ async def dry_run_route(body: DryRunRequest, caller: DefinitionManager, db: Db) 
     that llm steps need no LLM_BASE_URL (their answer is scripted) and that secrets it references
     need not be set yet (the answer says which are)."""
     if body.definition is not None:
-        problems = validate_definition(body.definition) + secret_placement_problems(
-            body.definition
-        )
+        problems = validate_definition(body.definition) + secret_placement_problems(body.definition)
         if problems:
             raise ProblemError(
                 422,

@@ -106,10 +106,14 @@ def test_each_row_chains_to_the_one_before_by_the_documented_digest(
     services: Services, conn: Conn
 ) -> None:
     fill(services, contacts=2)
-    rows = sealed(conn).execute(
-        "SELECT c.prev_hash, c.hash, event_digest_input(e)"
-        " FROM events e JOIN event_chain c ON c.position = e.position ORDER BY e.position"
-    ).fetchall()
+    rows = (
+        sealed(conn)
+        .execute(
+            "SELECT c.prev_hash, c.hash, event_digest_input(e)"
+            " FROM events e JOIN event_chain c ON c.position = e.position ORDER BY e.position"
+        )
+        .fetchall()
+    )
     assert len(rows) == len(positions(conn))
 
     expected_prev = bytes(32)
