@@ -26,7 +26,7 @@ import hashlib
 import hmac
 import json
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import Any, NamedTuple
 from uuid import UUID
@@ -216,16 +216,20 @@ def reveal(
     version: int,
     row: KeyRow | None,
     unwrapper: Unwrapper,
+    loads: Callable[[bytes], Any] = json.loads,
 ) -> dict[str, Any]:
     """The event's data as the domain wrote it: personal attributes decrypted, or erased.
 
     `data` without an envelope (an event with no personal data, or written before encryption)
-    is returned as it is. A contact with no key row at all is read as erased.
+    is returned as it is. A contact with no key row at all is read as erased. `loads` decodes
+    the decrypted JSON: the read side passes a faster one than the standard library's (whose
+    encoding detection alone was a fifth of this function's time).
     """
     stored = data.get(ENVELOPE)
     if not isinstance(stored, Mapping):
         return data
-    revealed = {name: value for name, value in data.items() if name != ENVELOPE}
+    revealed = dict(data)
+    del revealed[ENVELOPE]
     contact_id = _contact_text(stored["contact"])
     sealed = stored.get("sealed")
     cipher = None if row is None or sealed is None else unwrapper.cipher(contact_id, row)
@@ -241,8 +245,21 @@ def reveal(
             f"the personal data of event {originator_id} v{version} does not open with the key "
             f"of contact {contact_id}"
         ) from None
-    revealed.update(json.loads(plain))
+    revealed.update(loads(plain))
     return revealed
+
+
+def withheld(data: dict[str, Any]) -> dict[str, Any]:
+    """The event's data as `reveal` gives it for an erased contact, without looking for a key:
+    for readers that use none of the personal attributes (they read as ERASED), so that they
+    need neither the contact's key nor the master key that opens it."""
+    stored = data.get(ENVELOPE)
+    if not isinstance(stored, Mapping):
+        return data
+    kept = dict(data)
+    del kept[ENVELOPE]
+    kept.update(erased(stored.get("shape") or {}))
+    return kept
 
 
 @lru_cache(maxsize=65_536)

@@ -26,11 +26,15 @@ class Projection(ABC):
         name: the tracking row's name and the advisory lock's seed; plural noun (``tasks``).
         event_types: the only event types read for it (filtered in SQL).
         tables: logical → physical names of every table it writes.
+        reads_personal_data: False for a projection that uses none of the events' personal
+            attributes: its batches read them as erased, without the contacts' keys (cheaper,
+            and it holds no one's personal data even for a moment).
     """
 
     name: str
     event_types: frozenset[str]
     tables: TableNames
+    reads_personal_data: bool = True
 
     @abstractmethod
     def apply_batch(self, conn: Connection[Any], events: Sequence[RecordedEvent]) -> None:

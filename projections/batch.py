@@ -105,7 +105,12 @@ def project_next_batch(
         if upto is None:
             return BatchResult(applied=0, position=position, advanced=False)
         events = read(
-            conn, after=position, upto=upto, event_types=projection.event_types, limit=batch_size
+            conn,
+            after=position,
+            upto=upto,
+            event_types=projection.event_types,
+            limit=batch_size,
+            personal=projection.reads_personal_data,
         )
         if len(events) == batch_size:
             # The batch filled up before the window's end: resume right after its last event.
@@ -174,7 +179,12 @@ def first_pending_event(
     if upto is None:
         return None
     events = read_events(
-        conn, after=position, upto=upto, event_types=projection.event_types, limit=1
+        conn,
+        after=position,
+        upto=upto,
+        event_types=projection.event_types,
+        limit=1,
+        personal=projection.reads_personal_data,
     )
     events = _without_excluded(conn, projection, events, exclusions, after=position, upto=upto)
     return (position, events[0]) if events else None

@@ -13,17 +13,16 @@ there sees the same events whenever it is read.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 from uuid import UUID
 
-import orjson
 from psycopg import AsyncConnection, Connection
 from psycopg.types.json import set_json_loads
 
-from domain.personal import ENVELOPE
+from domain.personal import ENVELOPE, withheld
+from projections.json_text import loads
 from projections.personal import KEY_COLUMNS, KEY_JOIN, reveal_row
 
 EVENTS_CHANNEL = "events"
@@ -40,6 +39,13 @@ RECORDED_COLUMNS = (
 RECORDED_FROM = f"events{KEY_JOIN}"
 _READ = (
     f"SELECT {RECORDED_COLUMNS} FROM {RECORDED_FROM}"
+    " WHERE position > %s AND position <= %s AND event_type = ANY(%s)"
+    " ORDER BY position LIMIT %s"
+)
+# The same rows for a projection that uses no personal data: no key row joined, none opened.
+_READ_WITHHELD = (
+    "SELECT position, originator_id, originator_version, aggregate_type, event_type,"
+    " data, org_id, actor, correlation_id, occurred_at FROM events"
     " WHERE position > %s AND position <= %s AND event_type = ANY(%s)"
     " ORDER BY position LIMIT %s"
 )
@@ -88,6 +94,20 @@ def recorded_rows(cursor: Any) -> Callable[[Sequence[Any]], RecordedEvent]:
     return _recorded
 
 
+def _withheld(values: Sequence[Any]) -> RecordedEvent:
+    data = values[5]
+    if ENVELOPE in data:
+        data = withheld(data)
+    return RecordedEvent(
+        values[0], values[1], values[2], values[3], values[4],
+        data, values[6], values[7], values[8], values[9],
+    )  # fmt: skip
+
+
+def _withheld_rows(cursor: Any) -> Callable[[Sequence[Any]], RecordedEvent]:
+    return _withheld
+
+
 def read_events(
     conn: Connection[Any],
     *,
@@ -95,34 +115,25 @@ def read_events(
     upto: int,
     event_types: Collection[str],
     limit: int,
+    personal: bool = True,
 ) -> list[RecordedEvent]:
-    """Events of the given types in (after, upto], in position order, at most `limit`."""
-    with conn.cursor(row_factory=recorded_rows) as cur:
-        cur.execute(_READ, (after, upto, list(event_types), limit), prepare=True, binary=True)
+    """Events of the given types in (after, upto], in position order, at most `limit`.
+
+    `personal` False: for a projection that uses none of the events' personal attributes
+    (`Projection.reads_personal_data`); they read as erased, and no contact key is read or
+    opened, which also spares each event the key row's join and the decryption.
+    """
+    query, rows = (_READ, recorded_rows) if personal else (_READ_WITHHELD, _withheld_rows)
+    with conn.cursor(row_factory=rows) as cur:
+        cur.execute(query, (after, upto, list(event_types), limit), prepare=True, binary=True)
         return cur.fetchall()
-
-
-# orjson turns integers beyond 64 bits into floats; json.loads keeps them exact. Such an integer
-# has at least 20 digits, so a document with a run of 19 digits goes to json.loads. The run is
-# found by mapping every digit to "0" and anything else to "x" (a regular expression for it
-# cost more than the decoding it guards).
-_DIGITS = bytes(0x30 if 0x30 <= byte <= 0x39 else 0x78 for byte in range(256))
-_LONG_RUN = b"0" * 19
-
-
-def _loads(data: str | bytes) -> Any:
-    # orjson decodes about three times faster than json.loads, and catch-up decodes every payload.
-    raw = data.encode() if isinstance(data, str) else data
-    if _LONG_RUN in raw.translate(_DIGITS):
-        return json.loads(raw.decode("utf-8"))
-    return orjson.loads(raw)
 
 
 def use_fast_json(conn: Connection[Any]) -> None:
     """Decode json/jsonb on `conn` without per-value encoding detection."""
-    set_json_loads(_loads, conn)
+    set_json_loads(loads, conn)
 
 
 async def use_fast_json_async(conn: AsyncConnection[Any]) -> None:
     """`use_fast_json` for an async pool's connections (its `configure` must be a coroutine)."""
-    set_json_loads(_loads, conn)
+    set_json_loads(loads, conn)

@@ -25,6 +25,7 @@ from domain.personal import (
     Unwrapper,
     reveal,
 )
+from projections.json_text import loads
 
 # Joined to `events` (unaliased) by every reader that reveals personal data.
 KEY_JOIN = (
@@ -67,7 +68,8 @@ def reveal_row(
     """`data` with its personal attributes decrypted, or erased; as it is without any."""
     if ENVELOPE not in data:
         return data
-    return reveal(data, originator_id, version, key_row(org_id, wrapped, master_key_id), _unwrapper)
+    row = key_row(org_id, wrapped, master_key_id)
+    return reveal(data, originator_id, version, row, _unwrapper, loads)
 
 
 def reveal_item(row: dict[str, Any]) -> dict[str, Any]:

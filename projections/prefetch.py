@@ -50,6 +50,7 @@ class EventReader(Protocol):
         upto: int,
         event_types: Collection[str],
         limit: int,
+        personal: bool = True,
     ) -> list[RecordedEvent]: ...
 
 
@@ -62,7 +63,8 @@ class _Ahead:
 
 
 class Prefetcher:
-    """Reads ahead for any number of projections (one pending read per set of event types) on
+    """Reads ahead for any number of projections (one pending read per set of event types and
+    way of reading personal data) on
     one connection and one thread of its own. Not for concurrent callers: give each thread of
     batches its own. `close` waits for the pending read and closes the connection."""
 
@@ -71,7 +73,7 @@ class Prefetcher:
         self._application_name = application_name
         self._executor: ThreadPoolExecutor | None = None
         self._conn: Connection[Any] | None = None  # used only on the executor's thread
-        self._ahead: dict[frozenset[str], _Ahead] = {}
+        self._ahead: dict[tuple[frozenset[str], bool], _Ahead] = {}
         self.hits = 0
         """Requests answered (wholly or in part) by a read done ahead."""
         self.misses = 0
@@ -84,23 +86,31 @@ class Prefetcher:
         upto: int,
         event_types: Collection[str],
         limit: int,
+        personal: bool = True,
     ) -> list[RecordedEvent]:
         """The events `read_events` would return for these arguments."""
-        types = frozenset(event_types)
-        events = self._take(conn, types, after, upto, limit)
+        what = (frozenset(event_types), personal)
+        events = self._take(conn, what, after, upto, limit)
         if events is None:
             self.misses += 1
-            events = read_events(conn, after=after, upto=upto, event_types=types, limit=limit)
+            events = read_events(
+                conn, after=after, upto=upto, event_types=what[0], limit=limit, personal=personal
+            )
         else:
             self.hits += 1
         if len(events) == limit:
-            self._start(types, events[-1].position, upto, limit)
+            self._start(what, events[-1].position, upto, limit)
         return events
 
     def _take(
-        self, conn: Connection[Any], types: frozenset[str], after: int, upto: int, limit: int
+        self,
+        conn: Connection[Any],
+        what: tuple[frozenset[str], bool],
+        after: int,
+        upto: int,
+        limit: int,
     ) -> list[RecordedEvent] | None:
-        ahead = self._ahead.pop(types, None)
+        ahead = self._ahead.pop(what, None)
         if ahead is None:
             return None
         if ahead.after != after or ahead.limit != limit or ahead.upto > upto:
@@ -112,18 +122,23 @@ class Prefetcher:
             return None
         if len(events) < limit and ahead.upto < upto:
             events = events + read_events(
-                conn, after=ahead.upto, upto=upto, event_types=types, limit=limit - len(events)
+                conn,
+                after=ahead.upto,
+                upto=upto,
+                event_types=what[0],
+                limit=limit - len(events),
+                personal=what[1],
             )
         return events
 
-    def _start(self, types: frozenset[str], after: int, upto: int, limit: int) -> None:
+    def _start(self, what: tuple[frozenset[str], bool], after: int, upto: int, limit: int) -> None:
         if self._executor is None:
             self._executor = ThreadPoolExecutor(1, thread_name_prefix="projection-prefetch")
-        future = self._executor.submit(self._read_ahead, types, after, upto, limit)
-        self._ahead[types] = _Ahead(after, upto, limit, future)
+        future = self._executor.submit(self._read_ahead, what, after, upto, limit)
+        self._ahead[what] = _Ahead(after, upto, limit, future)
 
     def _read_ahead(
-        self, types: frozenset[str], after: int, upto: int, limit: int
+        self, what: tuple[frozenset[str], bool], after: int, upto: int, limit: int
     ) -> list[RecordedEvent]:
         conn = self._conn
         if conn is None or conn.closed:
@@ -133,7 +148,9 @@ class Prefetcher:
             use_fast_json(conn)
             self._conn = conn
         try:
-            return read_events(conn, after=after, upto=upto, event_types=types, limit=limit)
+            return read_events(
+                conn, after=after, upto=upto, event_types=what[0], limit=limit, personal=what[1]
+            )
         except BaseException:
             self._drop_connection()
             raise

@@ -431,7 +431,12 @@ def _set_status(row: Row, status: str, event: RecordedEvent) -> None:
 
 
 class ExecutionStatsProjection(Projection):
-    """Execution rows and their step runs, loaded, changed in memory and written per batch."""
+    """Execution rows and their step runs, loaded, changed in memory and written per batch.
+
+    Its rows hold times, statuses and step ids, never an execution's input, output or errors:
+    it reads events with their personal attributes withheld (`reads_personal_data`)."""
+
+    reads_personal_data = False
 
     def __init__(self) -> None:
         self.name = NAME
