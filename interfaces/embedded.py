@@ -371,6 +371,10 @@ class EmbeddedPostgres:
                 return
 
 
+# A dev server that exits while starting is started again, this many times in all.
+START_ATTEMPTS = 3
+
+
 class EmbeddedTemporal:
     """The Temporal CLI dev server persisting to ``<data>/temporal.db``."""
 
@@ -423,6 +427,39 @@ class EmbeddedTemporal:
         main thread, so the server goes with ``up`` even when ``up`` is killed outright."""
         self.db_file.parent.mkdir(parents=True, exist_ok=True)
         self.stop_orphan()
+        deadline = time.monotonic() + timeout
+        for attempt in range(1, START_ATTEMPTS + 1):
+            self._spawn(die_with_parent)
+            assert self._process is not None
+            while time.monotonic() < deadline:
+                if stop is not None and stop.is_set():
+                    self.stop()
+                    raise EmbeddedStartError("stopped while the Temporal dev server was starting")
+                if self._process.poll() is not None:
+                    break
+                if self._serving():
+                    return self.address
+                time.sleep(0.1)
+            else:
+                self.stop()
+                raise EmbeddedStartError(
+                    f"the Temporal dev server did not start; see {self.log_file}"
+                )
+            code = self._process.returncode
+            if attempt == START_ATTEMPTS:
+                raise EmbeddedStartError(
+                    f"the Temporal dev server exited with {code} ({attempt} tries); "
+                    f"see {self.log_file}"
+                )
+            logging.getLogger(__name__).warning(
+                "the Temporal dev server exited with %s while starting; starting it again", code
+            )
+        raise AssertionError("unreachable")  # the loop returns or raises
+
+    def _spawn(self, die_with_parent: bool) -> None:
+        """Start the server process on ports free at this moment (`free_port`). Another process
+        may still take one before the server binds it, or one of the ports the server picks
+        for its internal services: it then exits at once, and `start` tries again."""
         self.port = free_port(self.port)
         self.ui_port = free_port(self.ui_port)
         log = self.log_file.open("ab")
@@ -456,22 +493,8 @@ class EmbeddedTemporal:
             start_new_session=True,
             preexec_fn=_with_parent(os.getpid()) if die_with_parent else None,
         )
+        log.close()  # the child holds its own descriptor
         record_process(self.pid_file, self._process.pid)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if stop is not None and stop.is_set():
-                self.stop()
-                raise EmbeddedStartError("stopped while the Temporal dev server was starting")
-            if self._process.poll() is not None:
-                raise EmbeddedStartError(
-                    f"the Temporal dev server exited with {self._process.returncode}; "
-                    f"see {self.log_file}"
-                )
-            if self._serving():
-                return self.address
-            time.sleep(0.1)
-        self.stop()
-        raise EmbeddedStartError(f"the Temporal dev server did not start; see {self.log_file}")
 
     def _serving(self) -> bool:
         """Whether the server answers its health check: its port takes connections a moment
