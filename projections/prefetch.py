@@ -64,9 +64,9 @@ class _Ahead:
 
 class Prefetcher:
     """Reads ahead for any number of projections (one pending read per set of event types and
-    way of reading personal data) on
-    one connection and one thread of its own. Not for concurrent callers: give each thread of
-    batches its own. `close` waits for the pending read and closes the connection."""
+    way of reading personal data) on one connection and one thread of its own. Not for
+    concurrent callers: give each thread of batches its own. `close` waits for the pending read
+    and closes the connection."""
 
     def __init__(self, database_url: str, *, application_name: str = "bytedash-prefetch") -> None:
         self._url = database_url
