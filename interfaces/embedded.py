@@ -458,8 +458,9 @@ class EmbeddedTemporal:
 
     def _spawn(self, die_with_parent: bool) -> None:
         """Start the server process on ports free at this moment (`free_port`). Another process
-        may still take one before the server binds it, or one of the ports the server picks
-        for its internal services: it then exits at once, and `start` tries again."""
+        may still take one before the server binds it (or one of the ports the server picks
+        itself for its HTTP API and metrics), and the server then exits at once: CI saw exit
+        code 2 with several stacks starting together. `start` then tries again."""
         self.port = free_port(self.port)
         self.ui_port = free_port(self.ui_port)
         log = self.log_file.open("ab")
