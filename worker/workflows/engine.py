@@ -153,6 +153,10 @@ MIGRATION_PATCH = "execution-migration"
 # contact or definition version upserts, which adds a command to the history. Asked at the first
 # change of a run whose start carried the attributes, which no older history did.
 SEARCH_ATTRIBUTES_PATCH = "search-attributes"
+# A delay's deadline carried by a move survives a continue-as-new due right after the move: the
+# moved step starts in the run that moved (`should_continue_as_new`). Histories from before it
+# continued as new there, and their new run waited the new step's whole delay.
+MOVED_DEADLINE_PATCH = "moved-deadline-starts-before-continue-as-new"
 # A parked for_each retried by an admin (POST /executions/{id}/steps/{loop}/retry) goes on at
 # the iteration that failed instead of its first item. Asked when such a retry is answered;
 # a history from before it replays the loop from its first item, as it ran.
@@ -1219,10 +1223,15 @@ class Engine:
 
     def should_continue_as_new(self) -> bool:
         info = workflow.info()
-        return (
+        due = (
             info.is_continue_as_new_suggested()
             or info.get_current_history_length() >= self.input.history_limit
         )
+        if due and self.carried_deadline is not None and workflow.patched(MOVED_DEADLINE_PATCH):
+            # A move carried a delay's deadline to the step about to start; it lives in this
+            # run only, so the step starts (and records its wait) before the run hands over.
+            return False
+        return due
 
     async def continue_as_new(self) -> None:
         """Hand the state to a fresh run: between steps, with no reminder half-sent."""
