@@ -445,16 +445,16 @@ class EmbeddedTemporal:
                 raise EmbeddedStartError(
                     f"the Temporal dev server did not start; see {self.log_file}"
                 )
-            code = self._process.returncode
-            if attempt == START_ATTEMPTS:
-                raise EmbeddedStartError(
-                    f"the Temporal dev server exited with {code} ({attempt} tries); "
-                    f"see {self.log_file}"
+            if attempt < START_ATTEMPTS:
+                logging.getLogger(__name__).warning(
+                    "the Temporal dev server exited with %s while starting; starting it again",
+                    self._process.returncode,
                 )
-            logging.getLogger(__name__).warning(
-                "the Temporal dev server exited with %s while starting; starting it again", code
-            )
-        raise AssertionError("unreachable")  # the loop returns or raises
+        code = None if self._process is None else self._process.returncode
+        raise EmbeddedStartError(
+            f"the Temporal dev server exited with {code} ({START_ATTEMPTS} tries); "
+            f"see {self.log_file}"
+        )
 
     def _spawn(self, die_with_parent: bool) -> None:
         """Start the server process on ports free at this moment (`free_port`). Another process
