@@ -6,16 +6,18 @@ and catches every projection up from position 0; then times a binary COPY of exa
 produced into empty copies of the same tables (same indexes), the floor Postgres sets for
 writing them. Modes: ``prefetch`` (one `Projector`, as ``bytedash projector`` runs: it reads the
 next batch ahead on a second connection), ``plain`` (the same without reading ahead: one
-connection, a batch at a time) and ``processes`` (one process per projection, as
-``bytedash projector --only NAME`` for each would run). Every line gives the catch-up's wall
-time, events/s, its ratio to the round's COPY, and CPU per event of the projector process(es)
-and of the Postgres backends serving them; the final ``summary:`` line gives the medians.
+connection, a batch at a time), ``processes`` (one process per projection, as
+``bytedash projector --only NAME`` for each would run) and ``spread`` (the projections spread
+over a process per core, as ``bytedash up --split-projector`` runs them). Every line gives the
+catch-up's wall time, events/s, its ratio to the round's COPY, and CPU per event of the
+projector process(es) and of the Postgres backends serving them; the final ``summary:`` line
+gives the medians.
 
 `catchup_against_copy(url, runs, modes=...)` is the same measurement on a database that already
 holds events, for other benches (``bench.store``).
 
 Options: ``--units N`` (default 10000, ten events each), ``--runs N`` (default 5),
-``--modes a,b`` (default ``prefetch,plain,processes``), ``--batch-size N`` (default: the
+``--modes a,b`` (default ``prefetch,plain,processes,spread``), ``--batch-size N`` (default: the
 projector's own).
 """
 
@@ -40,7 +42,7 @@ import structlog
 from bench.common import line, machine, scratch_database
 from bench.synthetic import append_synthetic
 from interfaces.heap import YOUNG_THRESHOLD_BATCHES, settle
-from projections import Projector, default_projections, projection_named
+from projections import Projector, default_projections, projection_named, spread
 
 
 def read_model_tables() -> tuple[str, ...]:
@@ -56,6 +58,7 @@ MODES = {
     "prefetch": "one process (bytedash projector)",
     "plain": "one process, no read-ahead",
     "processes": "a process per projection",
+    "spread": "a process per core (up --split-projector)",
 }
 
 
@@ -176,14 +179,14 @@ def _in_process(
 
 def _child(
     url: str,
-    name: str,
+    names: list[str],
     batch_size: int | None,
     go: EventType,
     results: Queue[tuple[float, float]],
     done: EventType,
 ) -> None:
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
-    with _projector(url, [name], batch_size, True) as projector:
+    with _projector(url, names, batch_size, True) as projector:
         go.wait()
         cpu_before = time.process_time()
         projector.run_until_caught_up()
@@ -192,17 +195,16 @@ def _child(
 
 
 def _in_processes(
-    url: str, batch_size: int | None, conn: psycopg.Connection[Any]
+    url: str, batch_size: int | None, conn: psycopg.Connection[Any], groups: list[list[str]]
 ) -> tuple[float, float, float]:
-    """One process per projection, started (and imported) before the clock starts, as
-    ``bytedash projector --only NAME`` for each would run."""
+    """A process per group of projections, started (and imported) before the clock starts, as
+    ``bytedash projector --only NAME,...`` for each would run."""
     spawn = multiprocessing.get_context("spawn")
     go, done = spawn.Event(), spawn.Event()
     results: Queue[tuple[float, float]] = spawn.Queue()
-    names = [p.name for p in default_projections()]
     children = [
-        spawn.Process(target=_child, args=(url, name, batch_size, go, results, done))
-        for name in names
+        spawn.Process(target=_child, args=(url, names, batch_size, go, results, done))
+        for names in groups
     ]
     for child in children:
         child.start()
@@ -226,8 +228,11 @@ def catchup_once(url: str, mode: str, *, batch_size: int | None = None) -> tuple
     with psycopg.connect(url, autocommit=True) as conn:
         _reset_read_models(conn)
         conn.execute("CHECKPOINT")
+        names = [p.name for p in default_projections()]
         if mode == "processes":
-            return _in_processes(url, batch_size, conn)
+            return _in_processes(url, batch_size, conn, [[name] for name in names])
+        if mode == "spread":
+            return _in_processes(url, batch_size, conn, spread(names, os.cpu_count() or 1))
         return _in_process(url, batch_size, mode == "prefetch", conn)
 
 
@@ -294,7 +299,7 @@ def main() -> None:
     parser.add_argument("--units", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=None)
-    parser.add_argument("--modes", default="prefetch,plain,processes")
+    parser.add_argument("--modes", default="prefetch,plain,processes,spread")
     args = parser.parse_args()
     modes = args.modes.split(",")
     if unknown := set(modes) - set(MODES):

@@ -16,7 +16,7 @@ stores, one sealing personal data with each contact's key and one writing it in 
 Options: ``--single N`` (default 2000 events per writer level), ``--writers 1,4,16``,
 ``--batches N`` (default 50, 100 events each), ``--catchup N`` (default 100000 events),
 ``--catchup-runs N`` (default 3; bench/catchup.py measures each against a binary COPY),
-``--catchup-modes`` (default ``prefetch,processes``: bench.catchup's modes), ``--crypto N``
+``--catchup-modes`` (default ``prefetch,processes,spread``: bench.catchup's modes), ``--crypto N``
 (default 20000 events per store for the encryption comparison, 0: skip it), ``--crypto-commands
 N`` (default 1000 one-contact commands per store), ``--crypto-rounds N`` (default 2; the best
 round of each is reported).
@@ -288,7 +288,7 @@ def main() -> None:
     parser.add_argument("--catchup-runs", type=int, default=3)
     parser.add_argument(
         "--catchup-modes",
-        default="prefetch,processes",
+        default="prefetch,processes,spread",
         help="bench.catchup's modes, over this store's events (sealed, as the product writes)",
     )
     parser.add_argument("--crypto", type=int, default=20_000)

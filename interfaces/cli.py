@@ -617,7 +617,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument(
         "--split-projector",
         action="store_true",
-        help="a projector process per read model (faster catch-up, with cores to spare)",
+        help="the read models spread over a projector process per core (faster catch-up)",
     )
     up.add_argument(
         "--verbose",

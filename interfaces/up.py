@@ -64,32 +64,35 @@ def _bytedash(*args: str) -> tuple[str, ...]:
     return (sys.executable, "-m", "interfaces.cli", *args)
 
 
-def children(workers: int, api_workers: int, *, split_projector: bool = False) -> list[ChildSpec]:
+def children(
+    workers: int, api_workers: int, *, split_projector: bool = False, cores: int | None = None
+) -> list[ChildSpec]:
     """In start order: the worker(s), the projector(s), then the API that sends them work.
 
-    `split_projector`: a projector process per read model, and one for the other followers
-    (admin requests, record triggers, the chain's sealer). A catch-up then uses every core
-    (docs/benchmarks.md: 55,875 against 43,445 events/s on two cores), for about 60 MiB more per
-    process."""
+    `split_projector`: the read models spread over one projector process per core (`cores`,
+    default this machine's; one per read model where there are as many cores), and one process
+    for the other followers (admin requests, record triggers, the chain's sealer). A catch-up
+    then uses every core (docs/benchmarks.md), for about 60 MiB more per process."""
     names = ["worker"] if workers == 1 else [f"worker-{n}" for n in range(1, workers + 1)]
     api = ("api",) if api_workers == 1 else ("api", "--workers", str(api_workers))
     projectors = [ChildSpec("projector", _bytedash("projector"), 2, PROJECTOR_STOP_TIMEOUT)]
     if split_projector:
         # Imported here: the supervisor needs none of this otherwise.
         from interfaces.triggers import NAME as TRIGGERS
-        from projections import default_projections
+        from projections import default_projections, spread
         from projections.chain import SEALER
 
         followers = ",".join((TRIGGERS, "admin_requests", SEALER))
+        groups = spread([p.name for p in default_projections()], cores or os.cpu_count() or 1)
         projectors = [
             *(
                 ChildSpec(
-                    f"projector-{p.name}",
-                    _bytedash("projector", "--only", p.name),
+                    f"projector-{'+'.join(group)}",
+                    _bytedash("projector", "--only", ",".join(group)),
                     2,
                     PROJECTOR_STOP_TIMEOUT,
                 )
-                for p in default_projections()
+                for group in groups
             ),
             ChildSpec(
                 "projector", _bytedash("projector", "--only", followers), 2, PROJECTOR_STOP_TIMEOUT

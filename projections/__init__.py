@@ -6,7 +6,7 @@ and `projections.queries` for the API.
 
 from projections.base import Projection
 from projections.events import RecordedEvent
-from projections.registry import default_projections, projection_named
+from projections.registry import default_projections, projection_named, spread
 from projections.runner import Projector
 from projections.tables import TableNames
 
@@ -17,4 +17,5 @@ __all__ = [
     "TableNames",
     "default_projections",
     "projection_named",
+    "spread",
 ]
