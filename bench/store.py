@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import time
 import uuid
 from dataclasses import dataclass
@@ -41,7 +42,7 @@ from application.bundle import Services, build_services
 from application.metadata import CommandContext
 from bench.catchup import catchup_against_copy, catchup_once, print_run, summary
 from bench.common import line, machine, scratch_database, timed
-from bench.writers import bench_level
+from bench.writers import Figures, bench_level
 from domain.contact import Contact
 from domain.execution import WorkflowExecution
 from domain.task import Task
@@ -301,7 +302,7 @@ def main() -> None:
     with scratch_database() as url:
         services = build_services(url)
         try:
-            levels: dict[int, dict[str, tuple[float, float]]] = {}
+            levels: dict[int, dict[str, Figures]] = {}
             for writers in (int(w) for w in args.writers.split(",")):
                 print(f"append, one event per command, {writers} writer process(es)", flush=True)
                 figures = levels[writers] = bench_level(url, writers, args.single)
@@ -310,8 +311,12 @@ def main() -> None:
                     ("plain", "plain psycopg INSERT, same rows"),
                     ("plain+lock", "plain INSERT under the old EXCLUSIVE table lock"),
                 ):
-                    rate, cpu_ms = figures[label]
-                    line(name, f"{rate:,.0f} events/s, {cpu_ms:.2f} ms CPU/event (client)")
+                    rate, cpu_ms, cores = figures[label]
+                    line(
+                        name,
+                        f"{rate:,.0f} events/s, {cpu_ms:.2f} ms CPU/event (client),"
+                        f" {cores:.1f} of {os.cpu_count()} cores busy",
+                    )
                 line("ratio ours/plain", f"{figures['ours'][0] / figures['plain'][0]:.2f}x")
 
             print("append, 100 events per transaction", flush=True)

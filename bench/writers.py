@@ -8,11 +8,15 @@ same number of processes with plain psycopg INSERTs (one per transaction) into a
 table with the same indexes and no triggers. A third run takes the EXCLUSIVE table lock every
 append took before migration 0009, to show what it cost as writers were added. All processes of
 a run start together at a barrier; a run's figure is events over the slowest writer's time.
+Each run also says how many of the machine's cores were busy (all processes, Postgres
+included, from /proc/stat between the first writer's start and the last one's end): where
+they are all busy, more writers can only share them.
 """
 
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import uuid
 from multiprocessing.synchronize import Barrier
 from time import perf_counter, process_time
@@ -32,7 +36,18 @@ COLUMNS = (
     " correlation_id, causation_id, command_id, occurred_at"
 )
 NAMES = [c.strip() for c in COLUMNS.split(",")]
-Result = tuple[float, float]  # (wall seconds, CPU seconds of the writer process)
+# (wall seconds, CPU seconds of the writer process, /proc/stat busy and total ticks at its
+# start, and at its end)
+Result = tuple[float, float, tuple[int, int], tuple[int, int]]
+Figures = tuple[float, float, float]  # events/s, client CPU ms per event, busy cores
+
+
+def machine_ticks() -> tuple[int, int]:
+    """(busy, total) clock ticks of every core so far, from /proc/stat."""
+    with open("/proc/stat") as stat:
+        fields = [int(v) for v in stat.readline().split()[1:]]
+    idle = fields[3] + fields[4]  # idle, iowait
+    return sum(fields) - idle, sum(fields)
 
 
 def _ours(url: str, barrier: Barrier, n: int, wid: int, out: Any) -> None:
@@ -40,12 +55,12 @@ def _ours(url: str, barrier: Barrier, n: int, wid: int, out: Any) -> None:
     try:
         services.contacts.create_contact(_ctx(wid, -1), ContactDraft(first_name="warm-up"))
         barrier.wait()
-        started, cpu = perf_counter(), process_time()
+        started, cpu, ticks = perf_counter(), process_time(), machine_ticks()
         for i in range(n):
             services.contacts.create_contact(
                 _ctx(wid, i), ContactDraft(first_name=f"W{wid}-{i}", email=f"w{wid}.{i}@ex.com")
             )
-        out.put((perf_counter() - started, process_time() - cpu))
+        out.put((perf_counter() - started, process_time() - cpu, ticks, machine_ticks()))
     finally:
         services.close()
 
@@ -59,13 +74,13 @@ def _plain(
         conn.execute("SELECT 1")
         conn.commit()
         barrier.wait()
-        started, cpu = perf_counter(), process_time()
+        started, cpu, ticks = perf_counter(), process_time(), machine_ticks()
         for value in values:
             with conn.transaction():
                 if lock:
                     conn.execute(f"LOCK TABLE {table} IN EXCLUSIVE MODE".encode())
                 conn.execute(sql.encode(), value, prepare=True)
-        out.put((perf_counter() - started, process_time() - cpu))
+        out.put((perf_counter() - started, process_time() - cpu, ticks, machine_ticks()))
 
 
 def _ctx(wid: int, i: int) -> CommandContext:
@@ -77,8 +92,9 @@ def _ctx(wid: int, i: int) -> CommandContext:
     )
 
 
-def _run(target: Any, args_per_writer: list[tuple[Any, ...]]) -> tuple[float, float]:
-    """Start one process per args tuple, release them together; (slowest wall, total CPU)."""
+def _run(target: Any, args_per_writer: list[tuple[Any, ...]]) -> tuple[float, float, float]:
+    """Start one process per args tuple, release them together; (slowest wall, total CPU of
+    the writers, busy cores of the machine meanwhile)."""
     ctx = mp.get_context("fork")
     barrier = ctx.Barrier(len(args_per_writer))
     out = ctx.Queue()
@@ -93,7 +109,10 @@ def _run(target: Any, args_per_writer: list[tuple[Any, ...]]) -> tuple[float, fl
         p.join()
         if p.exitcode != 0:
             raise RuntimeError(f"a writer process failed (exit {p.exitcode})")
-    return max(r[0] for r in results), sum(r[1] for r in results)
+    busy = max(r[3][0] for r in results) - min(r[2][0] for r in results)
+    total = max(r[3][1] for r in results) - min(r[2][1] for r in results)
+    cores = (os.cpu_count() or 1) * busy / total if total else 0.0
+    return max(r[0] for r in results), sum(r[1] for r in results), cores
 
 
 def _max_position(url: str) -> int:
@@ -102,12 +121,13 @@ def _max_position(url: str) -> int:
     return int(row[0]) if row else 0
 
 
-def bench_level(url: str, writers: int, total: int) -> dict[str, tuple[float, float]]:
-    """Events/s and CPU ms per event (writer processes) for ours, plain and plain+lock."""
+def bench_level(url: str, writers: int, total: int) -> dict[str, Figures]:
+    """Events/s, CPU ms per event (writer processes) and busy cores for ours, plain and
+    plain+lock."""
     per = total // writers
     first = _max_position(url) + 1
-    wall, cpu = _run(_ours, [(url, per, w) for w in range(writers)])
-    figures = {"ours": (per * writers / wall, cpu * 1000 / (per * writers))}
+    wall, cpu, cores = _run(_ours, [(url, per, w) for w in range(writers)])
+    figures = {"ours": (per * writers / wall, cpu * 1000 / (per * writers), cores)}
     with psycopg.connect(url, row_factory=dict_row) as conn:
         rows = conn.execute(
             f"SELECT {COLUMNS} FROM events WHERE position >= %s AND source = 'bench'"
@@ -126,6 +146,6 @@ def bench_level(url: str, writers: int, total: int) -> dict[str, tuple[float, fl
                 f"CREATE TABLE {table} (LIKE events INCLUDING DEFAULTS INCLUDING IDENTITY"
                 " INCLUDING INDEXES)".encode()
             )
-        wall, cpu = _run(_plain, [(url, share, table, lock) for share in shares])
-        figures[label] = (len(rows) / wall, cpu * 1000 / len(rows))
+        wall, cpu, cores = _run(_plain, [(url, share, table, lock) for share in shares])
+        figures[label] = (len(rows) / wall, cpu * 1000 / len(rows), cores)
     return figures
