@@ -5,8 +5,11 @@ cannot append from 16 threads at once for the GIL), with its own connection, app
 single-event commands through the real write path (application service → aggregate →
 recorder → ``events_append``). The floor is the same rows, split the same way, inserted by the
 same number of processes with plain psycopg INSERTs (one per transaction) into a copy of the
-table with the same indexes and no triggers. A third run takes the EXCLUSIVE table lock every
-append took before migration 0009, to show what it cost as writers were added. All processes of
+table with the same indexes and no triggers. Each command here creates a contact, so our append
+also stores the contact's data key (crypto-shredding, in the same statement): a second floor
+inserts each event with that key row, in one transaction, into copies of both tables. A third
+run takes the EXCLUSIVE table lock every append took before migration 0009, to show what it cost
+as writers were added. All processes of
 a run start together at a barrier; a run's figure is events over the slowest writer's time.
 Each run also says how many of the machine's cores were busy (all processes, Postgres
 included, from /proc/stat between the first writer's start and the last one's end): where
@@ -36,6 +39,7 @@ COLUMNS = (
     " correlation_id, causation_id, command_id, occurred_at"
 )
 NAMES = [c.strip() for c in COLUMNS.split(",")]
+KEY_COLUMNS = "org_id, contact_id, wrapped_key, master_key_id"
 # (wall seconds, CPU seconds of the writer process, /proc/stat busy and total ticks at its
 # start, and at its end)
 Result = tuple[float, float, tuple[int, int], tuple[int, int]]
@@ -66,19 +70,33 @@ def _ours(url: str, barrier: Barrier, n: int, wid: int, out: Any) -> None:
 
 
 def _plain(
-    url: str, barrier: Barrier, rows: list[dict[str, Any]], table: str, lock: bool, out: Any
+    url: str,
+    barrier: Barrier,
+    rows: list[dict[str, Any]],
+    table: str,
+    lock: bool,
+    keys: tuple[str, list[tuple[Any, ...]]] | None,
+    out: Any,
 ) -> None:
+    """`keys`: (table, key rows aligned with `rows`): each transaction inserts the contact's
+    key row before its event, as the product's append of a new contact's first event does."""
     sql = f"INSERT INTO {table} ({COLUMNS}) VALUES ({', '.join(['%s'] * len(NAMES))})"
     values = [tuple(Jsonb(r[n]) if n == "data" else r[n] for n in NAMES) for r in rows]
+    key_sql = (
+        f"INSERT INTO {keys[0]} ({KEY_COLUMNS}) VALUES (%s, %s, %s, %s)" if keys else ""
+    ).encode()
+    key_rows = keys[1] if keys else [None] * len(values)
     with psycopg.connect(url) as conn:
         conn.execute("SELECT 1")
         conn.commit()
         barrier.wait()
         started, cpu, ticks = perf_counter(), process_time(), machine_ticks()
-        for value in values:
+        for value, key in zip(values, key_rows, strict=True):
             with conn.transaction():
                 if lock:
                     conn.execute(f"LOCK TABLE {table} IN EXCLUSIVE MODE".encode())
+                if key is not None:
+                    conn.execute(key_sql, key, prepare=True)
                 conn.execute(sql.encode(), value, prepare=True)
         out.put((perf_counter() - started, process_time() - cpu, ticks, machine_ticks()))
 
@@ -122,8 +140,9 @@ def _max_position(url: str) -> int:
 
 
 def bench_level(url: str, writers: int, total: int) -> dict[str, Figures]:
-    """Events/s, CPU ms per event (writer processes) and busy cores for ours, plain and
-    plain+lock."""
+    """Events/s, CPU ms per event (writer processes) and busy cores for ours, plain (the event
+    rows alone), plain+key (each with its contact's key row, in one transaction: the rows our
+    append writes for a new contact) and plain+lock."""
     per = total // writers
     first = _max_position(url) + 1
     wall, cpu, cores = _run(_ours, [(url, per, w) for w in range(writers)])
@@ -137,15 +156,37 @@ def bench_level(url: str, writers: int, total: int) -> dict[str, Figures]:
             " ORDER BY position".encode(),
             (first,),
         ).fetchall()
+    with psycopg.connect(url) as conn:
+        stored_keys = {
+            row[1]: row
+            for row in conn.execute(
+                f"SELECT {KEY_COLUMNS} FROM contact_keys WHERE contact_id = ANY(%s)".encode(),
+                ([r["originator_id"] for r in rows],),
+            ).fetchall()
+        }
+    key_rows = [stored_keys[r["originator_id"]] for r in rows]
     shares = [rows[w::writers] for w in range(writers)]
-    for label, lock in (("plain", False), ("plain+lock", True)):
-        table = f"events_plain_{writers}_{'lock' if lock else 'free'}"
+    key_shares = [key_rows[w::writers] for w in range(writers)]
+    for label, lock, with_keys in (
+        ("plain", False, False),
+        ("plain+key", False, True),
+        ("plain+lock", True, False),
+    ):
+        table = f"events_plain_{writers}_{label.replace('+', '_')}"
+        key_table = f"contact_keys_plain_{writers}"
         with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(f"DROP TABLE IF EXISTS {table}".encode())  # a level measured again
-            conn.execute(
-                f"CREATE TABLE {table} (LIKE events INCLUDING DEFAULTS INCLUDING IDENTITY"
-                " INCLUDING INDEXES)".encode()
-            )
-        wall, cpu, cores = _run(_plain, [(url, share, table, lock) for share in shares])
+            for name, like in ((table, "events"), (key_table, "contact_keys")):
+                conn.execute(f"DROP TABLE IF EXISTS {name}".encode())  # a level measured again
+                conn.execute(
+                    f"CREATE TABLE {name} (LIKE {like} INCLUDING DEFAULTS INCLUDING IDENTITY"
+                    " INCLUDING INDEXES INCLUDING CONSTRAINTS)".encode()
+                )
+        wall, cpu, cores = _run(
+            _plain,
+            [
+                (url, share, table, lock, (key_table, keys) if with_keys else None)
+                for share, keys in zip(shares, key_shares, strict=True)
+            ],
+        )
         figures[label] = (len(rows) / wall, cpu * 1000 / len(rows), cores)
     return figures
