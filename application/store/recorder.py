@@ -7,13 +7,14 @@ into indexed columns, the event itself into a ``jsonb`` column that SQL can read
 gets an ``event_id`` derived from its command so that a retried command collides with its own
 earlier events instead of appending copies.
 
-An append is one statement, ``events_append_rows(...)``, in autocommit mode: one round trip, and
-no lock on the table (migration 0009); the first save of a new contact stores the contact's key
-in that same statement (migration 0015). The library serialises writers with an EXCLUSIVE table
-lock so that positions commit in order; we let them commit in any order and make readers stop at
-the *safe head* instead (``events_safe_head()``, projections/horizon.py): a position below which
-nothing can still commit. ``select_notifications`` and ``max_notification_id`` read only up to
-it, so the library's followers keep their guarantee. The table itself is created by
+An append is one statement, ``events_append_rows(...)``, in autocommit mode: one round trip, and no
+lock on the table (migration 0009); the first save of a new contact stores the contact's key in that
+same statement (migration 0015). It goes through libpq directly (application/store/append.py):
+psycopg's cursor cost a third of a command's client CPU. The library serialises writers with an
+EXCLUSIVE table lock so that positions commit in order; we let them commit in any order and make
+readers stop at the *safe head* instead (``events_safe_head()``, projections/horizon.py): a position
+below which nothing can still commit. ``select_notifications`` and ``max_notification_id`` read only
+up to it, so the library's followers keep their guarantee. The table itself is created by
 ``migrations/``, not by the library.
 """
 
@@ -38,10 +39,10 @@ from eventsourcing.persistence import (
 )
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.utils import retry
-from psycopg.rows import tuple_row
 from psycopg.sql import SQL
 
 from application.metadata import EventMetadata
+from application.store.append import append
 from application.store.doorbell import Doorbell
 from domain.codec import KeyedStoredEvent
 from domain.personal import KeyRow
@@ -50,13 +51,6 @@ EVENTS_CHANNEL = "events"
 # Namespace of event ids: uuid5(EVENT_ID_NAMESPACE, "<command id>:<aggregate id>:<n>").
 EVENT_ID_NAMESPACE = uuid.UUID("5d7c4c1e-8a3e-4b43-9a4c-6f1f0b2e7a10")
 
-# A save's events as one JSON array of rows (migration 0015), and the new contact keys they are
-# sealed under: no rows when a key row already existed for one of those contacts, and then
-# nothing was appended.
-_APPEND = SQL(
-    "SELECT events_append_rows(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-    " AS notification_id"
-)
 # Each event with the key row of the contact its personal data belongs to, read in the same
 # snapshot: an erased contact's key is never found (application/store/personal.py).
 _SELECT_EVENTS = SQL(
@@ -191,11 +185,9 @@ class EventsRecorder(PostgresApplicationRecorder):
                 for contact_id, wrapped in zip(new_keys.contact_ids, new_keys.wrapped, strict=True)
             ]
             keys = (_dumps(pairs), new_keys.master_key_id)
-        # Positions only: plain tuples, not the pool's dict rows (their names cost more than
-        # reading one column).
-        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
-            curs.execute(
-                _APPEND,
+        with self.datastore.get_connection() as conn:
+            positions = append(
+                conn,
                 (
                     ctx.org_id,
                     ctx.actor,
@@ -207,13 +199,11 @@ class EventsRecorder(PostgresApplicationRecorder):
                     ctx.correlation_id,
                     ctx.causation_id,
                     ctx.command_id,
-                    metadata.occurred_at,
+                    metadata.occurred_at.isoformat(),
                     f"[{','.join(rows)}]",
                     *keys,
                 ),
-                prepare=True,
             )
-            positions = [int(row[0]) for row in curs.fetchall()]
         if keys[0] is not None and not positions:
             raise KeyExistsError()
         self.doorbell.ring()  # committed: wake the followers (application/store/doorbell.py)

@@ -65,6 +65,7 @@ import eventsourcing.tests.persistence as library_cases
 import psycopg
 import pytest
 from eventsourcing.persistence import (
+    DataError,
     IntegrityError,
     Notification,
     ProgrammingError,
@@ -453,6 +454,51 @@ class TestEventsRecorderOwnReadsRetry(OnMigratedDatabase):
 
         self.assertEqual(recorder.command_position("command-1"), 1)
         self.assertTrue(self.dropped_one)
+
+
+class TestEventsRecorderAppendThroughLibpq(OnMigratedDatabase):
+    """The append goes through libpq directly (application/store/append.py), beside psycopg's
+    cursor: what the cursor gave it must hold still."""
+
+    def test_an_append_survives_a_connection_lost_after_it_was_lent(self) -> None:
+        recorder = self.create_recorder()
+        self.drop_the_next_lent_connection()
+
+        stored = self.one_event(recorder)
+
+        self.assertTrue(self.dropped_one)
+        self.assertEqual(
+            [e.originator_version for e in recorder.select_events(stored.originator_id)], [1]
+        )
+
+    def test_a_session_that_lost_the_prepared_append_prepares_it_again(self) -> None:
+        recorder = self.create_recorder()
+        self.resize_pool(1)  # the one session both appends use
+        self.one_event(recorder)
+        with self.datastore.get_connection() as conn:
+            conn.execute("DEALLOCATE ALL")  # as a DISCARD ALL, or a pooler's other session
+
+        second = StoredEvent(uuid.uuid4(), 1, "topic1", b"state1")
+        self.assertEqual(recorder.insert_events([second]), [2])
+
+    def test_a_refused_append_raises_the_servers_error_and_leaves_the_session_usable(
+        self,
+    ) -> None:
+        recorder = self.create_recorder()
+        self.resize_pool(1)
+        stored = self.one_event(recorder)
+        with self.assertRaises(IntegrityError) as refused:  # the same aggregate version again
+            recorder.insert_events([replace(stored, state=b"other")])
+        self.assertIn("duplicate key", str(refused.exception))
+        # A NUL in a text value: refused, as psycopg refuses it, not stored cut short at it.
+        context = CommandContext(org_id=CONTRACT_ORG, command_id="nul", actor="user:a\x00b")
+        with self.assertRaises(DataError):
+            recorder.insert_events(
+                [StoredEvent(uuid.uuid4(), 1, "topic1", b"state1")],
+                metadata=context.stamped(datetime.now(UTC)),
+            )
+
+        self.assertEqual(len(recorder.insert_events([replace(stored, originator_version=2)])), 1)
 
 
 class TestEventsRecorderNonInterleaving(
