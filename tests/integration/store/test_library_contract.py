@@ -498,7 +498,8 @@ class TestEventsRecorderAppendThroughLibpq(OnMigratedDatabase):
                 metadata=context.stamped(datetime.now(UTC)),
             )
 
-        self.assertEqual(len(recorder.insert_events([replace(stored, originator_version=2)])), 1)
+        # The same session appends on; the refused append drew position 2 and left a gap.
+        self.assertEqual(recorder.insert_events([replace(stored, originator_version=2)]), [3])
 
 
 class TestEventsRecorderNonInterleaving(
