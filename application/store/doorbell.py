@@ -65,10 +65,10 @@ class Doorbell:
         """Ask for a NOTIFY soon; cheap enough to call after every append.
 
         Under load the flag is mostly set already (rings within NOTIFY_INTERVAL of a NOTIFY
-        wait for the next), and setting it again takes the event's lock and notifies: 4.5 µs
-        of a writer's CPU per append, against a plain read. A flag seen set has not been
-        cleared yet, and the thread sends its NOTIFY after it clears it: after this append's
-        commit."""
+        wait for the next), and setting it again still takes the event's lock: 0.56 µs against
+        0.03 µs for reading it (measured apart), a small saving per append. A flag seen set
+        has not been cleared yet, and the thread sends its NOTIFY after it clears it: after
+        this append's commit."""
         if not self._wanted.is_set():
             self._wanted.set()
         if self._thread is None:
