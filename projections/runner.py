@@ -44,6 +44,7 @@ from projections.errors import LockNotAcquiredError
 from projections.events import EVENTS_CHANNEL, read_events, types_after, use_fast_json
 from projections.horizon import AppendInFlightError, Horizon, safe_head
 from projections.prefetch import EventReader, Prefetcher
+from projections.statistics import ensure_event_statistics
 
 log = structlog.get_logger(__name__)
 
@@ -422,6 +423,8 @@ class Projector:
                 conn.execute("SET synchronous_commit = off")
                 use_fast_json(conn)
                 tracking.ensure(conn, [p.name for p in self._projections])
+                # A catch-up's reads need the table's statistics (projections/statistics.py).
+                ensure_event_statistics(conn)
             except BaseException:
                 conn.close()
                 raise

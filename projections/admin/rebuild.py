@@ -57,6 +57,7 @@ from projections.admin.progress import ProgressCallback, ProgressUpdate
 from projections.base import Projection
 from projections.batch import Exclusions, PoisonPolicy, Stepper, may_be_poison, project_next_batch
 from projections.prefetch import Prefetcher
+from projections.statistics import ensure_event_statistics
 
 log = structlog.get_logger(__name__)
 
@@ -174,6 +175,7 @@ class Rebuild:
                     f"positions run from 0 to the store's head, {head}"
                 )
             tracking.ensure(conn, [self.live.name])
+            ensure_event_statistics(conn)  # its replay reads like a catch-up
             rebuild_id, resumed_from = self._prepare(conn, kind, stop_position, head, from_scratch)
             log.info(
                 "rebuild_started",
