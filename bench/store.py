@@ -3,10 +3,12 @@
 Prints append throughput through the real write path — application service, aggregate,
 eventsourcing recorder — next to plain psycopg INSERTs of the very same rows into a copy of the
 table, measured in the same run: single-event commands from 1, 4 and 16 writer processes at once
-(bench/writers.py; with the old table lock beside them), and 100 events per transaction; then
-the sealer's rate over everything appended (the hash chain, now off the write path); then
-projector catch-up over 100,000+ events next to a binary COPY of the same read-model rows
-(bench/catchup.py), in one process and in a process per projection; these events carry personal
+(bench/writers.py: beside the event rows alone, each event with its contact's key row as our
+append writes it, and the old table lock; with the cores busy meanwhile), and 100 events per
+transaction; then the sealer's rate over everything appended (the hash chain, now off the write
+path); then projector catch-up over 100,000+ events next to a binary COPY of the same read-model
+rows (bench/catchup.py), in one process, in a process per projection and spread over a process
+per core (``bytedash up --split-projector``); these events carry personal
 data sealed as the product writes it, where bench.catchup's synthetic ones are in clear. Ratios
 say how much our machinery costs over the floor Postgres sets on this machine. Last, what
 encrypting personal data costs (crypto-shredding): the same appends and catch-up into two fresh

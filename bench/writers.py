@@ -1,19 +1,18 @@
 """Concurrent appends: 1, 4 and 16 writer processes, ours against plain INSERTs of the same rows.
 
-Each writer is its own process (as worker processes are in production: one Python process
-cannot append from 16 threads at once for the GIL), with its own connection, appending
-single-event commands through the real write path (application service → aggregate →
-recorder → ``events_append``). The floor is the same rows, split the same way, inserted by the
-same number of processes with plain psycopg INSERTs (one per transaction) into a copy of the
-table with the same indexes and no triggers. Each command here creates a contact, so our append
-also stores the contact's data key (crypto-shredding, in the same statement): a second floor
-inserts each event with that key row, in one transaction, into copies of both tables. A third
-run takes the EXCLUSIVE table lock every append took before migration 0009, to show what it cost
-as writers were added. All processes of
-a run start together at a barrier; a run's figure is events over the slowest writer's time.
-Each run also says how many of the machine's cores were busy (all processes, Postgres
-included, from /proc/stat between the first writer's start and the last one's end): where
-they are all busy, more writers can only share them.
+Each writer is its own process (as worker processes are in production: one Python process cannot
+append from 16 threads at once for the GIL), with its own connection, appending single-event
+commands through the real write path (application service → aggregate → recorder →
+``events_append_rows``). The floor is the same rows, split the same way, inserted by the same number
+of processes with plain psycopg INSERTs (one per transaction) into a copy of the table with the same
+indexes and no triggers. Each command here creates a contact, so our append also stores the
+contact's data key (crypto-shredding, in the same statement): a second floor inserts each event with
+that key row, in one transaction, into copies of both tables. A third run takes the EXCLUSIVE table
+lock every append took before migration 0009, to show what it cost as writers were added. All
+processes of a run start together at a barrier; a run's figure is events over the slowest writer's
+time. Each run also says how many of the machine's cores were busy (all processes, Postgres
+included, from /proc/stat between the first writer's start and the last one's end): where they are
+all busy, more writers can only share them.
 """
 
 from __future__ import annotations
