@@ -38,6 +38,7 @@ _CHANGED = (
     " WHERE relid = 'events'::regclass"
 )
 _warned = False
+_told_autovacuum = False
 
 
 def ensure_event_statistics(conn: Connection[Any]) -> bool:
@@ -47,6 +48,7 @@ def ensure_event_statistics(conn: Connection[Any]) -> bool:
     own the table gets a warning from Postgres instead of statistics, so the counters are read
     again afterwards rather than trusted."""
     global _warned
+    _check_autovacuum(conn)
     stale = _stale(conn)
     if stale is None:
         return False
@@ -65,6 +67,23 @@ def ensure_event_statistics(conn: Connection[Any]) -> bool:
             " reads up to six times the rows it uses",
         )
     return False
+
+
+def _check_autovacuum(conn: Connection[Any]) -> None:
+    """Tell the operator once when the server runs without autovacuum: the events table is
+    looked after here, the read models' statistics and dead rows are not."""
+    global _told_autovacuum
+    if _told_autovacuum:
+        return
+    _told_autovacuum = True
+    row = conn.execute("SELECT current_setting('autovacuum')").fetchone()
+    if row is not None and row[0] == "off":
+        log.warning(
+            "autovacuum_off",
+            hint="the projector analyzes the events table itself before catching up; the read"
+            " models' planner statistics and dead rows are left to autovacuum: turn it on, or"
+            " VACUUM ANALYZE them on a schedule",
+        )
 
 
 def _stale(conn: Connection[Any]) -> tuple[int, int] | None:

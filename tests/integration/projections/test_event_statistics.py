@@ -121,3 +121,20 @@ def conninfo_for(database_url: str, user: str) -> str:
     params["user"] = user
     params.pop("password", None)
     return psycopg.conninfo.make_conninfo(**params)
+
+
+def test_the_operator_hears_once_when_the_server_runs_without_autovacuum(
+    conn: Conn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(statistics, "_told_autovacuum", False)
+    setting = conn.execute("SELECT current_setting('autovacuum')").fetchone()
+    assert setting is not None
+
+    with capture_logs() as logs:
+        ensure_event_statistics(conn)
+        ensure_event_statistics(conn)
+
+    told = [e for e in logs if e["event"] == "autovacuum_off"]
+    assert len(told) == (1 if setting[0] == "off" else 0)  # this server's setting decides
+    for entry in told:
+        assert "VACUUM ANALYZE" in entry["hint"]
