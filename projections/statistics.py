@@ -18,7 +18,8 @@ STALE_MIN rows) since it was last analyzed, by autovacuum or anyone. Autovacuum'
 trigger is a tenth, so with autovacuum on this seldom fires. ANALYZE reads a sample (30,000
 rows by default), well under a second for a million events, and takes no lock that appends or
 reads wait for. A role that may not analyze the table (only its owner may) is told once, in
-the log, what to do.
+the log, what to do; so is the operator of a server that runs without autovacuum, whose read
+models' statistics and dead rows nothing looks after.
 """
 
 from __future__ import annotations
