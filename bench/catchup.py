@@ -185,7 +185,9 @@ def _child(
     results: Queue[tuple[float, float]],
     done: EventType,
 ) -> None:
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    # Errors only: each child would repeat the warnings its parent printed once (a server
+    # without autovacuum is told once per projector process).
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR))
     with _projector(url, names, batch_size, True) as projector:
         go.wait()
         cpu_before = time.process_time()
