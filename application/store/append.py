@@ -63,7 +63,7 @@ def _execute(
     if conn not in _prepared:
         _check(conn, conn.pgconn.prepare(STATEMENT, SQL), pq.ExecStatus.COMMAND_OK, encoding)
         _prepared.add(conn)
-    # None is SQL NULL, as psycopg's own cursor passes it; the stub's element type omits it.
+    # None is SQL NULL, as psycopg's own cursor passes it; psycopg's annotation omits None.
     return conn.pgconn.exec_prepared(STATEMENT, cast("list[Buffer]", values))
 
 
