@@ -2,8 +2,8 @@
 first, so its catch-up reads walk each window in position order instead of reading, joining and
 sorting every event of the window (projections/statistics.py).
 
-The server these tests run on may have autovacuum on or off; either way, what a user relies on
-holds after the projector connects: the table has statistics and the read plan has no sort.
+The server these tests run on may have autovacuum on or off: each test turns it off for this
+database's `events` table, so that only the code under test can analyze it.
 """
 
 from __future__ import annotations
@@ -24,6 +24,11 @@ from projections.statistics import ensure_event_statistics
 from tests.integration.projections.eventlog import append_synthetic
 
 Conn = psycopg.Connection[Any]
+
+
+@pytest.fixture(autouse=True)
+def _no_autovacuum_of_events(conn: Conn) -> None:
+    conn.execute("ALTER TABLE events SET (autovacuum_enabled = false)")
 
 
 def _counted(conn: Conn, events: int) -> None:
@@ -103,7 +108,7 @@ def test_a_role_that_may_not_analyze_the_table_is_told_once_and_the_reads_go_on(
     conn.execute(f"CREATE ROLE {role} LOGIN".encode())
     monkeypatch.setattr(statistics, "_warned", False)
     try:
-        as_role = conninfo_for(database_url, role)
+        as_role = psycopg.conninfo.make_conninfo(database_url, user=role)
         with psycopg.connect(as_role, autocommit=True) as other, capture_logs() as logs:
             assert ensure_event_statistics(other) is False
             assert ensure_event_statistics(other) is False
@@ -114,13 +119,6 @@ def test_a_role_that_may_not_analyze_the_table_is_told_once_and_the_reads_go_on(
         assert not _analyzed(conn)
     finally:
         conn.execute(f"DROP ROLE {role}".encode())
-
-
-def conninfo_for(database_url: str, user: str) -> str:
-    params: dict[str, Any] = psycopg.conninfo.conninfo_to_dict(database_url)
-    params["user"] = user
-    params.pop("password", None)
-    return psycopg.conninfo.make_conninfo(**params)
 
 
 def test_the_operator_hears_once_when_the_server_runs_without_autovacuum(
